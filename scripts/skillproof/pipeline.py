@@ -114,8 +114,19 @@ def run(
     """Static checks, then (when execute) every chain on PostgreSQL. Pass a started Provisioner to
     share one server across calls (pytest does), or a factory / None to own one for this call."""
     started = time.perf_counter()
-    static = check_static(selection)
-    report = Report(selection.root, static)
+    report = run_static(check_static(selection), provisioner, options, execute)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def run_static(
+    static: StaticResult,
+    provisioner: Provisioner | Callable[[], Provisioner] | None = None,
+    options: RunOptions | None = None,
+    execute: bool = True,
+) -> Report:
+    started = time.perf_counter()
+    report = Report(static.root, static)
     if execute and static.chains:
         if isinstance(provisioner, Provisioner):
             _execute(report, provisioner, options)

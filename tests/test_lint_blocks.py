@@ -1,0 +1,94 @@
+"""Python blocks compile at their Markdown lines; ruff sees a chain as one module; mirrors agree."""
+
+from pathlib import Path
+
+from helpers import parse, rules, write
+from skillproof import lint_blocks
+from skillproof.plan_chains import plan_document
+
+
+def test_syntax_errors_are_reported_at_the_markdown_line():
+    doc = parse("""
+        # T
+
+        ```python
+        x = 1
+        def broken(:
+            pass
+        ```
+    """)
+    problem = lint_blocks.compile_block(doc.blocks[0])
+    assert (problem.rule, problem.location.line) == ("PY001", 5)
+
+
+def test_top_level_await_compiles():
+    doc = parse("```python\nimport asyncio\nawait asyncio.sleep(0)\n```\n")
+    assert lint_blocks.compile_block(doc.blocks[0]) is None
+
+
+def test_ruff_lints_a_chain_as_one_module():
+    doc = parse("""
+        ```python id=a
+        import asyncio
+        value = 1
+        ```
+
+        ```python continue
+        await asyncio.sleep(value)
+        print(undefined_here)
+        ```
+
+        ```python
+        print(value)
+        ```
+    """)
+    plan = plan_document(doc)
+    found = lint_blocks.ruff_findings(lint_blocks.lint_units(plan.chains, []))
+    # Names from the first block are defined in the second; the third is its own chain.
+    assert sorted(rules(found)) == [("F821", 8), ("F821", 12)]
+
+
+def test_file_blocks_are_linted_as_their_own_modules():
+    doc = parse("""
+        ```python file=app/models.py
+        import os
+        ```
+
+        ```python continue
+        print(os)
+        ```
+    """)
+    plan = plan_document(doc)
+    found = lint_blocks.ruff_findings(lint_blocks.lint_units(plan.chains, []))
+    assert sorted(rules(found)) == [("F401", 2), ("F821", 6)]
+
+
+def test_mirror_whole_file_excerpt_and_drift(tmp_path: Path):
+    write(tmp_path, "examples/app/db.py", "import os\n\nURL = os.environ['DATABASE_URL']\nPOOL = 5\n")
+    doc = parse("""
+        ```python mirror=examples/app/db.py
+        import os
+
+        URL = os.environ['DATABASE_URL']
+        POOL = 5
+        ```
+
+        ```python mirror=examples/app/db.py
+        URL = os.environ['DATABASE_URL']
+        POOL = 5
+        ```
+
+        ```python mirror=examples/app/db.py
+        URL = os.environ['DATABASE_URL']
+        POOL = 10
+        ```
+
+        ```python mirror=examples/app/missing.py
+        x = 1
+        ```
+    """)
+    found = [lint_blocks.check_mirror(b, tmp_path) for b in doc.blocks]
+    assert found[0] is None and found[1] is None
+    assert (found[2].rule, found[2].location.line) == ("BLK007", 15)
+    assert "POOL = 5" in found[2].message
+    assert found[3].rule == "BLK007" and "no such file" in found[3].message
