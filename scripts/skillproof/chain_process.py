@@ -17,6 +17,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 import traceback
 import types
@@ -39,12 +40,13 @@ class ChainJob:
     database: str
     psql: str | None
     scratch: str  # a private directory made (and removed) by the scheduler
+    owner: int  # the validator's pid: the chain dies with it
     default_timeout: float = DEFAULT_TIMEOUT
 
 
 def main(job: ChainJob, conn) -> None:
     """Entry point in the child process."""
-    _detach()
+    _detach(job.owner)
     scratch = Path(job.scratch)
     workdir = scratch / "work"
     try:
@@ -57,17 +59,35 @@ def main(job: ChainJob, conn) -> None:
     conn.close()
 
 
-def _detach() -> None:
-    """Own process group, so the scheduler can kill this chain with everything it started; and die
-    with the forkserver if the validator is killed (Linux), taking that group along."""
+def _detach(owner: int) -> None:
+    """Own process group, so the scheduler can kill this chain with everything it started; and die,
+    taking that group along, when the validator (owner) dies, even by SIGKILL."""
     os.setpgrp()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the scheduler's to handle
     signal.signal(signal.SIGTERM, lambda *_: os.killpg(0, signal.SIGKILL))
+    # The fork server hands every child a copy of its "alive" pipe, which keeps the fork server running
+    # while any child lives; drop ours so that the fork server exits with the validator.
+    with contextlib.suppress(Exception):
+        from multiprocessing import forkserver
+
+        os.close(forkserver._forkserver._forkserver_alive_fd)  # noqa: SLF001
     if sys.platform.startswith("linux"):
         import ctypes
 
         with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG: fork server gone
+
+    def watch() -> None:  # portable backstop (macOS has no PDEATHSIG)
+        while True:
+            time.sleep(0.5)
+            try:
+                os.kill(owner, 0)
+            except ProcessLookupError:
+                os.killpg(0, signal.SIGKILL)
+            except PermissionError:
+                pass
+
+    threading.Thread(target=watch, name="skillproof-watchdog", daemon=True).start()
 
 
 class ChainRunner:

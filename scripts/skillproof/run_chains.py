@@ -140,6 +140,7 @@ def run_chains(
                     database=database.name,
                     psql=psql,
                     scratch=scratch,
+                    owner=os.getpid(),
                     default_timeout=options.default_timeout,
                 )
                 process = ctx.Process(target=chain_process.main, args=(job, writer), daemon=False)
