@@ -1,0 +1,359 @@
+"""Entry points of the audit: sources, Markdown documents, files and directories."""
+
+from __future__ import annotations
+
+import ast
+import io
+import os
+import re
+import shlex
+import tokenize
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .checks import Checker
+from .context import ModuleFacts, ProjectFacts, build_project_facts, gather_module_facts, merge_for_document
+from .rules import RULES_BY_ID, SYNTAX_ERROR, Finding
+
+PYTHON_LANGUAGES = frozenset({"python", "py", "python3"})
+MARKDOWN_SUFFIXES = frozenset({".md", ".markdown"})
+SKIP_DIRS = frozenset(
+    {
+        "__pycache__",
+        "node_modules",
+        "site-packages",
+        "dist-packages",
+        "venv",
+        "build",
+        "dist",
+        "htmlcov",
+    }
+)
+NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Za-z]+[0-9]+(?:[\s,]+[A-Za-z]+[0-9]+)*))?", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Snippet:
+    """A piece of Python inside a larger file: its code, and where its first line sits in that file."""
+
+    code: str
+    line_offset: int = 0  # the snippet's line 1 is line line_offset + 1 of the file
+    col_offset: int = 0  # columns the container stripped (a fence indented in a list item)
+    logical_path: str | None = None  # classify the code as if it lived here (a file= target)
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    path: Path  # where to read it
+    display: str  # how to name it in findings
+    logical: str  # the path used to recognise tests and migrations (relative to the audited root)
+
+    @property
+    def is_markdown(self) -> bool:
+        return self.path.suffix.lower() in MARKDOWN_SUFFIXES
+
+
+# --- parsing --------------------------------------------------------------------------------
+
+
+def _parse(source: str) -> ast.Module:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # invalid escapes etc. in the user's code are not our business
+        return ast.parse(source)
+
+
+def _syntax_finding(error: BaseException, path: str, snippet: Snippet) -> Finding:
+    if isinstance(error, SyntaxError):
+        line = (error.lineno or 1) + snippet.line_offset
+        col = max(error.offset or 1, 1) + snippet.col_offset
+        message = f"cannot parse: {error.msg}"
+    elif isinstance(error, RecursionError):
+        line, col, message = 1 + snippet.line_offset, 1, "cannot audit: code nested too deeply"
+    else:
+        line, col, message = 1 + snippet.line_offset, 1, f"cannot parse: {error}"
+    return Finding(SYNTAX_ERROR, path, line, col, message, RULES_BY_ID[SYNTAX_ERROR].fix)
+
+
+def noqa_codes(source: str) -> dict[int, set[str]]:
+    """Line -> rule ids named in a `# noqa: ...` comment on that line. A bare `# noqa` names none."""
+    codes: dict[int, set[str]] = {}
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
+    except (tokenize.TokenError, SyntaxError):
+        return codes
+    for token in tokens:
+        if token.type != tokenize.COMMENT:
+            continue
+        for match in NOQA.finditer(token.string):
+            if match.group("codes"):
+                named = {code.upper() for code in re.split(r"[\s,]+", match.group("codes")) if code}
+                codes.setdefault(token.start[0], set()).update(named)
+    return codes
+
+
+def _suppressed(findings: list[Finding], source: str, line_offset: int) -> list[Finding]:
+    if "noqa" not in source.lower():
+        return findings
+    codes = noqa_codes(source)
+    return [f for f in findings if f.rule not in codes.get(f.line - line_offset, set())]
+
+
+# --- sources --------------------------------------------------------------------------------
+
+
+def audit_source(
+    source: str,
+    filename: str,
+    *,
+    line_offset: int = 0,
+    async_context: bool | None = None,
+    col_offset: int = 0,
+    logical_path: str | None = None,
+    project: ProjectFacts | None = None,
+) -> list[Finding]:
+    """Audit one Python source. Findings carry `filename` and lines shifted by `line_offset`.
+
+    async_context: True/False forces whether the code counts as asyncio code (for DBA004); None decides
+    from the imports (of `project` when given, else of this source). logical_path: classify the code
+    (tests, migrations) as if it lived at that path; defaults to `filename`. project: facts gathered
+    over a whole project (see `project_facts`); defaults to facts from this source alone.
+    """
+    snippet = Snippet(source, line_offset, col_offset, logical_path)
+    return audit_snippets([snippet], filename, async_context=async_context, project=project)
+
+
+def audit_snippets(
+    snippets: Sequence[Snippet],
+    filename: str,
+    *,
+    async_context: bool | None = None,
+    project: ProjectFacts | None = None,
+) -> list[Finding]:
+    """Audit the Python pieces of one document together: imports, constants and project facts are
+    shared between them (as the blocks of a Markdown chain share a namespace)."""
+    findings: list[Finding] = []
+    parsed: list[tuple[Snippet, ModuleFacts]] = []
+    for snippet in snippets:
+        try:
+            tree = _parse(snippet.code)
+        except (SyntaxError, ValueError, RecursionError, MemoryError) as error:
+            findings.append(_syntax_finding(error, filename, snippet))
+            continue
+        parsed.append((snippet, gather_module_facts(tree)))
+    modules = [facts for _, facts in parsed]
+    if project is None:
+        project = build_project_facts(modules)
+    shared = merge_for_document(modules) if len(parsed) > 1 else None
+    for snippet, facts in parsed:
+        aliases, stars, constants = shared if shared else (facts.aliases, facts.stars, facts.constants)
+        checker = Checker(
+            facts,
+            project,
+            path=filename,
+            logical_path=snippet.logical_path or filename,
+            line_offset=snippet.line_offset,
+            col_offset=snippet.col_offset,
+            async_context=async_context,
+            aliases=aliases,
+            stars=stars,
+            constants=constants,
+        )
+        try:
+            found = checker.run()
+        except RecursionError as error:
+            findings.append(_syntax_finding(error, filename, snippet))
+            continue
+        findings.extend(_suppressed(found, snippet.code, snippet.line_offset))
+    return sorted(findings, key=Finding.sort_key)
+
+
+def project_facts(sources: Iterable[str]) -> ProjectFacts:
+    """Facts over several Python sources (async imports, Pydantic and enum classes, type maps):
+    pass the result to audit_source(project=...) to audit one file in the light of the others."""
+    modules = []
+    for source in sources:
+        try:
+            modules.append(gather_module_facts(_parse(source)))
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            continue
+    return build_project_facts(modules)
+
+
+# --- Markdown -------------------------------------------------------------------------------
+
+
+def markdown_snippets(text: str, *, include_raises: bool = False) -> list[Snippet]:
+    """The ```python blocks of a Markdown document, with their Markdown line numbers.
+
+    Blocks flagged `raises=...` show a failure on purpose and are left out unless include_raises.
+    A `file=PATH` flag makes PATH the block's logical path (so a migration block counts as one).
+    """
+    from markdown_it import MarkdownIt  # imported here: the .py audit needs nothing outside stdlib
+
+    lines = text.splitlines()
+    snippets = []
+    for token in MarkdownIt("commonmark").parse(text):
+        if token.type != "fence" or token.map is None:
+            continue
+        info = token.info.strip()
+        try:
+            words = shlex.split(info)
+        except ValueError:
+            words = info.split()
+        if not words or words[0].lower() not in PYTHON_LANGUAGES:
+            continue
+        flags = {w.split("=", 1)[0]: (w.split("=", 1)[1] if "=" in w else True) for w in words[1:]}
+        if "raises" in flags and not include_raises:
+            continue
+        first_line = token.map[0] + 1  # 0-based index of the first content line
+        col_offset = 0
+        content_lines = token.content.splitlines()
+        if content_lines and first_line < len(lines):
+            first = content_lines[0].strip()
+            if first:
+                col_offset = max(lines[first_line].find(content_lines[0]), 0)
+        target = flags.get("file")
+        snippets.append(
+            Snippet(token.content, first_line, col_offset, target if isinstance(target, str) else None)
+        )
+    return snippets
+
+
+def audit_markdown(text: str, filename: str, *, async_context: bool | None = None) -> list[Finding]:
+    """Audit the ```python blocks of one Markdown document, reporting Markdown line numbers."""
+    return audit_snippets(markdown_snippets(text), filename, async_context=async_context)
+
+
+# --- files ----------------------------------------------------------------------------------
+
+
+def _skip_dir(entry: os.DirEntry[str]) -> bool:
+    name = entry.name
+    if name.startswith(".") or name in SKIP_DIRS or name.endswith(".egg-info"):
+        return True
+    return os.path.exists(os.path.join(entry.path, "pyvenv.cfg"))  # a virtualenv under any name
+
+
+def collect_files(paths: Iterable[str | os.PathLike[str]]) -> list[SourceFile]:
+    """Python and Markdown files under `paths`, in a stable order. A missing path raises
+    FileNotFoundError. Files named explicitly are audited whatever their directory."""
+    files: list[SourceFile] = []
+    seen: set[Path] = set()
+    for raw in paths:
+        given = Path(raw)
+        if not given.exists():
+            raise FileNotFoundError(str(raw))
+        if given.is_file():
+            base = given.resolve().parent
+            candidates = [given]
+        else:
+            base = given.resolve()
+            candidates = _walk(given)
+        for path in candidates:
+            resolved = path.resolve()
+            if resolved in seen:
+                continue
+            seen.add(resolved)
+            try:
+                relative = resolved.relative_to(base).as_posix()
+            except ValueError:
+                relative = path.name
+            files.append(SourceFile(path, path.as_posix(), f"{base.name}/{relative}"))
+    return files
+
+
+def _walk(root: Path) -> list[Path]:
+    found: list[Path] = []
+    stack = [str(root)]
+    while stack:
+        current = stack.pop()
+        try:
+            entries = sorted(os.scandir(current), key=lambda e: e.name)
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    if not _skip_dir(entry):
+                        stack.append(entry.path)
+                elif entry.is_file() and (
+                    entry.name.endswith(".py") or entry.name.endswith(tuple(MARKDOWN_SUFFIXES))
+                ):
+                    found.append(Path(entry.path))
+            except OSError:
+                continue
+    return sorted(found, key=lambda p: p.as_posix())
+
+
+def _read(file: SourceFile) -> str:
+    data = file.path.read_bytes()
+    if file.is_markdown:
+        return data.decode("utf-8")
+    encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    return data.decode(encoding)
+
+
+def audit_files(files: Sequence[SourceFile], *, async_context: bool | None = None) -> list[Finding]:
+    """Audit files as one project: Python files share project facts; each Markdown document is its own."""
+    findings: list[Finding] = []
+    python: list[tuple[SourceFile, str]] = []
+    for file in files:
+        try:
+            text = _read(file)
+        except (OSError, UnicodeDecodeError, SyntaxError, LookupError) as error:
+            reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+            findings.append(
+                Finding(
+                    SYNTAX_ERROR, file.display, 1, 1, f"cannot read: {reason}", RULES_BY_ID[SYNTAX_ERROR].fix
+                )
+            )
+            continue
+        if file.is_markdown:
+            try:
+                findings.extend(audit_markdown(text, file.display, async_context=async_context))
+            except ImportError:
+                findings.append(
+                    Finding(
+                        SYNTAX_ERROR,
+                        file.display,
+                        1,
+                        1,
+                        "cannot audit Markdown: markdown-it-py is not installed",
+                        "pip install markdown-it-py",
+                    )
+                )
+        else:
+            python.append((file, text))
+    project = project_facts(text for _, text in python)
+    for file, text in python:
+        findings.extend(
+            audit_source(
+                text, file.display, logical_path=file.logical, async_context=async_context, project=project
+            )
+        )
+    return sorted(findings, key=Finding.sort_key)
+
+
+def audit_paths(
+    paths: Iterable[str | os.PathLike[str]], *, async_context: bool | None = None
+) -> list[Finding]:
+    """Audit files and directories (recursively: *.py and *.md). Raises FileNotFoundError for a
+    missing path."""
+    return audit_files(collect_files(paths), async_context=async_context)
+
+
+def filter_findings(
+    findings: Iterable[Finding], select: set[str] | None, ignore: set[str] | None
+) -> list[Finding]:
+    """Keep findings whose rule is selected (all when select is None) and not ignored. DBA000 is
+    kept unless ignored by id: a file that was not audited must not pass silently."""
+    kept = []
+    for finding in findings:
+        if ignore and finding.rule in ignore:
+            continue
+        if select is not None and finding.rule not in select and finding.rule != SYNTAX_ERROR:
+            continue
+        kept.append(finding)
+    return kept
