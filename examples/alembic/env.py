@@ -2,6 +2,7 @@
 
 import asyncio
 from logging.config import fileConfig
+from typing import Any
 
 from alembic import context
 from sqlalchemy import Connection, pool
@@ -18,7 +19,7 @@ if config.config_file_name is not None:
 target_metadata = Base.metadata
 
 
-def configure(**kwargs: object) -> None:
+def configure(**kwargs: Any) -> None:
     context.configure(
         target_metadata=target_metadata,
         compare_server_default=True,  # also diff server defaults (compare_type is on by default)
@@ -56,8 +57,8 @@ async def run_async_migrations() -> None:
         connect_args={
             "server_settings": {
                 "application_name": "shop-migrations",
-                # Give up quickly rather than queue behind a long transaction while holding a lock
-                # that blocks every query on the table; then retry the deploy.
+                # A DDL statement waiting for its lock blocks every query queued behind it on that
+                # table: give up after 5 s (and retry the deploy later) rather than stall the app.
                 "lock_timeout": "5s",
             }
         },

@@ -5,7 +5,7 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert  # the PostgreSQL insert has on_conflict_do_update
 
 from app.models import Product
-from app.repositories.base import Repository
+from app.repositories.base import Page, Repository
 
 
 class ProductRepository(Repository[Product]):
@@ -23,6 +23,11 @@ class ProductRepository(Repository[Product]):
         # populate_existing: if this product is already in the session, overwrite it with the new row.
         result = await self.session.scalars(stmt, execution_options={"populate_existing": True})
         return result.one()
+
+    async def search(self, *, color: str | None, after: int | None, limit: int) -> Page[Product]:
+        # attributes @> '{"color": "red"}' can be answered from the GIN (jsonb_path_ops) index.
+        where = [Product.attributes.contains({"color": color})] if color is not None else []
+        return await self.list_page(*where, after=after, limit=limit)
 
     async def lock_many(self, ids: Sequence[int]) -> Sequence[Product]:
         """SELECT ... FOR UPDATE, ordered by id.

@@ -16,5 +16,5 @@ class ProductService:
         await self.session.commit()
         return product
 
-    async def list_page(self, *, after: int | None, limit: int) -> Page[Product]:
-        return await self.products.list_page(after=after, limit=limit)
+    async def list_page(self, *, color: str | None, after: int | None, limit: int) -> Page[Product]:
+        return await self.products.search(color=color, after=after, limit=limit)

@@ -18,8 +18,9 @@ async def upsert_product(sku: Sku, data: ProductUpsert, session: SessionDep) -> 
 @router.get("")
 async def list_products(
     session: SessionDep,
+    color: str | None = None,
     after: int | None = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> PageRead[ProductRead]:
-    page = await ProductService(session).list_page(after=after, limit=limit)
+    page = await ProductService(session).list_page(color=color, after=after, limit=limit)
     return PageRead[ProductRead].model_validate(page)
