@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 from app.api.main import create_app
 from app.config import Settings
 from app.db.dependencies import get_sessionmaker
-from app.db.session import create_engine
+from app.db.session import create_engine, create_sessionmaker
 
 ALEMBIC_INI = Path(__file__).resolve().parents[1] / "alembic.ini"
 
@@ -58,6 +58,13 @@ async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
     await alembic_command(engine, command.upgrade, "head")  # once per test session
     yield engine
     await engine.dispose()
+
+
+@pytest.fixture
+def real_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """The app's own sessionmaker: its commits are real and visible to other connections.
+    Only for tests that need that (locking, SKIP LOCKED); they delete what they create."""
+    return create_sessionmaker(engine)
 
 
 @pytest.fixture

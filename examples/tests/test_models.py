@@ -3,12 +3,14 @@
 from decimal import Decimal
 
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import select, text
 from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
 from app.models import Customer, Order, OrderStatus, Product
+from app.schemas.order import OrderRead
 
 
 async def make_order(session: AsyncSession) -> Order:
@@ -30,9 +32,12 @@ async def test_unloaded_relationship_raises_instead_of_lazy_loading(
     async with sessionmaker() as session:
         order = await session.get(Order, order_id)
         assert order is not None
-        # lazy="raise": a loud error naming the attribute, not a MissingGreenlet from hidden IO.
+        # lazy="raise": a loud error naming the attribute, not a MissingGreenlet from hidden IO...
         with pytest.raises(InvalidRequestError, match="'Order.items' is not available due to lazy='raise'"):
             _ = order.items
+        # ...which is also what a nested schema hits when it is handed an order loaded too thinly.
+        with pytest.raises(ValidationError, match="get_attribute_error"):
+            OrderRead.model_validate(order)
 
         loaded = await session.scalar(
             select(Order).where(Order.id == order_id).options(selectinload(Order.items))

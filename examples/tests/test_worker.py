@@ -1,8 +1,7 @@
 """SKIP LOCKED: concurrent workers never claim the same order.
 
-The workers need rows that other connections can see, so this module commits for real, through
-the app's own sessionmaker, and deletes what it created afterwards instead of relying on the
-rollback fixture."""
+The workers need rows that other connections can see, so this module commits for real
+(real_sessionmaker) and deletes what it created afterwards."""
 
 import uuid
 from collections.abc import AsyncIterator
@@ -10,17 +9,11 @@ from decimal import Decimal
 
 import pytest
 from sqlalchemy import delete, select
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.db.session import create_sessionmaker
 from app.models import Customer, Order, OrderStatus
 from app.repositories.order import OrderRepository
 from app.worker import confirm_pending_orders
-
-
-@pytest.fixture
-def real_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return create_sessionmaker(engine)
 
 
 @pytest.fixture

@@ -57,7 +57,8 @@ class OrderRead(OrderSummary):
     """An order with its items and their products.
 
     Validate only an Order loaded with selectinload(Order.items).joinedload(OrderItem.product):
-    from_attributes reads every field, and an unloaded relationship raises (lazy="raise").
+    from_attributes reads every field, and reading an unloaded relationship raises (lazy="raise"),
+    which fails the validation with a get_attribute_error.
     """
 
     items: list[OrderItemRead]
