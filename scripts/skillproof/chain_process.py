@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .models import Block, BlockResult, Chain, Location, Status, Step
+from .provision_postgres import Database, client_connections, connect_admin
 from .rules import finding
 
 DEFAULT_TIMEOUT = 30.0
@@ -36,8 +37,7 @@ _PSQL_ERROR = re.compile(r"^psql:[^:]+:(\d+): (.*)$")
 @dataclass(frozen=True)
 class ChainJob:
     chain: Chain
-    env: dict[str, str]  # DATABASE_URL and the libpq variables for this chain's database
-    database: str
+    database: Database  # created at the start of the chain and dropped at its end, by this process
     psql: str | None
     scratch: str  # a private directory made (and removed) by the scheduler
     owner: int  # the validator's pid: the chain dies with it
@@ -106,7 +106,7 @@ class ChainRunner:
         os.chdir(self.workdir)
         for key in [k for k in os.environ if k.startswith("PG") or k == "DATABASE_URL"]:
             del os.environ[key]
-        os.environ.update(self.job.env)
+        os.environ.update(self.job.database.env)
         os.environ["TZ"] = "UTC"
         time.tzset()
         bindir = str(Path(sys.executable).parent)
@@ -146,6 +146,39 @@ class ChainRunner:
 
     # --- the chain ------------------------------------------------------------------------------
     def run(self) -> None:
+        # A loop of its own for the admin connection, made before the chain's loop so that the chain's
+        # loop is the current one while blocks run.
+        self.admin_runner = asyncio.Runner()
+        database = self.job.database
+        self.admin = self.admin_runner.run(connect_admin(database))
+        self.admin_runner.run(self.admin.execute(database.create_sql))
+        try:
+            self._run_steps()
+        finally:
+            self._finish_database()
+
+    def _finish_database(self) -> None:
+        """Report connections the chain left open (an undisposed engine), then drop the database."""
+        database = self.job.database
+        leaked = self.admin_runner.run(client_connections(self.admin, database.name))
+        if leaked:
+            chain = self.job.chain
+            self._send(
+                "finding",
+                finding(
+                    "RUN006",
+                    Location(chain.path, chain.first_line),
+                    f"chain left {leaked} connection(s) open to its database: "
+                    "await engine.dispose() (or close the connection) before the chain ends",
+                ),
+            )
+        self.admin_runner.run(self.admin.execute(database.drop_sql))
+        self._send("dropped", database.name)
+        with contextlib.suppress(Exception):
+            self.admin_runner.run(self.admin.close())
+            self.admin_runner.close()
+
+    def _run_steps(self) -> None:
         self._prepare()
         steps = self.job.chain.steps
         failed: BlockResult | None = None
@@ -162,7 +195,6 @@ class ChainRunner:
             self._send("result", result)
             if result.status is Status.FAILED:
                 failed = result
-        self._check_leaks()
         assert self.runner is not None
         with contextlib.suppress(Exception):
             self.runner.close()
@@ -358,7 +390,7 @@ class ChainRunner:
 
         async def execute() -> None:
             conn = await asyncpg.connect(
-                self.job.env["DATABASE_URL"].replace("postgresql+asyncpg", "postgresql")
+                self.job.database.env["DATABASE_URL"].replace("postgresql+asyncpg", "postgresql")
             )
             try:
                 await conn.execute(block.code)
@@ -373,48 +405,6 @@ class ChainRunner:
                 block, Status.FAILED, message=_one_line(exc), rule="RUN001", line=block.fence_line
             )
         return BlockResult(block, Status.PASSED)
-
-    # --- end of chain ---------------------------------------------------------------------------
-    def _check_leaks(self) -> None:
-        """Connections still open to the chain's database mean an engine that was never disposed."""
-        import asyncpg
-
-        async def count() -> int:
-            conn = await asyncpg.connect(
-                self.job.env["DATABASE_URL"].replace("postgresql+asyncpg", "postgresql"), timeout=10
-            )
-            try:
-                deadline = time.monotonic() + 1.0
-                while True:  # a just-closed connection takes a moment to leave pg_stat_activity
-                    n = await conn.fetchval(
-                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                        "AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
-                    )
-                    if n == 0 or time.monotonic() > deadline:
-                        return int(n)
-                    await asyncio.sleep(0.05)
-            finally:
-                await conn.close()
-
-        try:
-            assert self.runner is not None
-            leaked = self.runner.run(count())
-        except Exception:  # noqa: BLE001 - the chain's own loop may be broken; try a fresh one
-            try:
-                leaked = asyncio.run(count())
-            except Exception:  # noqa: BLE001
-                return
-        if leaked:
-            chain = self.job.chain
-            self._send(
-                "finding",
-                finding(
-                    "RUN006",
-                    Location(chain.path, chain.first_line),
-                    f"chain left {leaked} connection(s) open to its database: "
-                    "await engine.dispose() (or close the connection) before the chain ends",
-                ),
-            )
 
 
 # --- helpers --------------------------------------------------------------------------------------

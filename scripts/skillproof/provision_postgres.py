@@ -14,6 +14,7 @@ import os
 import re
 import secrets
 import shutil
+import time
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -30,11 +31,39 @@ class InfrastructureError(Exception):
 
 @dataclass(frozen=True)
 class Database:
-    """One scratch database, as a chain sees it."""
+    """One scratch database, as a chain sees it, and how to create and drop it."""
 
     name: str
     url: str  # postgresql+asyncpg://..., what the docs read from DATABASE_URL
     env: dict[str, str]  # DATABASE_URL plus libpq's PGHOST, PGPORT, PGUSER, PGDATABASE (PGPASSWORD)
+    admin_dsn: str  # a connection to another database of the server, where CREATE/DROP DATABASE run
+    application_name: str  # skillproof:<run id>:<name>, for the admin connection that creates it
+    create_sql: str
+    drop_sql: str
+
+
+async def connect_admin(database: Database) -> asyncpg.Connection:
+    return await asyncpg.connect(
+        database.admin_dsn,
+        timeout=CONNECT_TIMEOUT,
+        server_settings={"application_name": database.application_name},
+    )
+
+
+async def client_connections(admin: asyncpg.Connection, name: str, settle: float = 1.0) -> int:
+    """Client connections to database `name`, waiting up to `settle` s for closing ones to leave."""
+    deadline = time.monotonic() + settle
+    while True:
+        count = int(
+            await admin.fetchval(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = $1 AND backend_type = 'client backend'",
+                name,
+            )
+        )
+        if count == 0 or time.monotonic() > deadline:
+            return count
+        await asyncio.sleep(0.05)
 
 
 @dataclass
@@ -105,13 +134,10 @@ class Provisioner:
             return
         try:
             if self._admin is not None and not self._admin.is_closed():
-                for name in sorted(self._live - {self.template}) + [self.template] * (
-                    self.template in self._live
-                ):
-                    try:
-                        self._run(self._drop(name))
-                    except Exception:  # noqa: BLE001 - best effort during teardown; the next run sweeps
-                        pass
+                try:
+                    self._run(self._drop_everything())
+                except Exception:  # noqa: BLE001 - best effort during teardown; the next run sweeps
+                    pass
                 self._run(self._admin.close(timeout=5))
         except Exception:  # noqa: BLE001
             pass
@@ -123,14 +149,38 @@ class Provisioner:
                 self._server.stop()
                 self._server = None
 
+    async def _drop_everything(self) -> None:
+        """Stop this run's other connections (a killed chain's CREATE DATABASE may still be running on
+        the server), then drop every database carrying this run's id, listed or not."""
+        await self._admin.execute(
+            "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
+            "WHERE application_name LIKE $1 AND pid <> pg_backend_pid()",
+            f"skillproof:{self.run_id}:%",
+        )
+        rows = await self._admin.fetch(
+            "SELECT datname FROM pg_database WHERE datname LIKE $1", f"{PREFIX}{self.run_id}\\_%"
+        )
+        names = {r["datname"] for r in rows} | self._live
+        for name in sorted(names - {self.template}) + [self.template]:
+            await self._drop(name)
+
     # --- what chains use ------------------------------------------------------------------------
-    def create_database(self) -> Database:
+    def reserve_database(self) -> Database:
+        """A new scratch database's name and settings; whoever uses it creates and drops it (chain
+        processes do, in parallel). Until release(), close() drops it if it exists."""
         self._counter += 1
         name = f"{PREFIX}{self.run_id}_c{self._counter}"
-        strategy = " STRATEGY FILE_COPY" if self.info and self.info.version_num >= 150000 else ""
-        self._run(self._admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"{strategy}'))
         self._live.add(name)
         return self.database(name)
+
+    def create_database(self) -> Database:
+        database = self.reserve_database()
+        self._run(self._admin.execute(database.create_sql))
+        return database
+
+    def release(self, name: str) -> None:
+        """The database was dropped by its user."""
+        self._live.discard(name)
 
     def database(self, name: str) -> Database:
         assert self._base is not None
@@ -150,21 +200,29 @@ class Provisioner:
             env["PGPASSWORD"] = str(url.password)
         if "ssl" in query:
             env["PGSSLMODE"] = str(query["ssl"])
-        return Database(name=name, url=env["DATABASE_URL"], env=env)
+        strategy = " STRATEGY FILE_COPY" if self.info and self.info.version_num >= 150000 else ""
+        return Database(
+            name=name,
+            url=env["DATABASE_URL"],
+            env=env,
+            admin_dsn=self._base.set(drivername="postgresql").render_as_string(hide_password=False),
+            application_name=f"skillproof:{self.run_id}:{name}",
+            create_sql=f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"{strategy}',
+            drop_sql=f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
+        )
 
     def drop_database(self, name: str) -> None:
+        """Drop a scratch database, after ending its chain's admin connection (a chain killed in the
+        middle of CREATE DATABASE leaves that statement running on the server)."""
         if name in self._live:
-            self._run(self._drop(name))
-
-    def open_connections(self, name: str) -> int:
-        return int(
             self._run(
-                self._admin.fetchval(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
-                    name,
+                self._admin.execute(
+                    "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
+                    "WHERE application_name = $1",
+                    f"skillproof:{self.run_id}:{name}",
                 )
             )
-        )
+            self._run(self._drop(name))
 
     def scratch_databases(self) -> list[str]:
         """This run's live scratch databases, as the server lists them (for tests and leak checks)."""

@@ -100,6 +100,7 @@ class _Active:
     ended: bool = False  # the process said "end" (or "crash")
     gone: bool = False  # the pipe closed: the process exited or died
     timed_out: bool = False
+    dropped: bool = False  # the chain process dropped its database itself
     crash: str = ""
 
 
@@ -131,13 +132,12 @@ def run_chains(
         while pending or active:
             while pending and len(active) < jobs:
                 chain = pending.popleft()
-                database = provisioner.create_database()
+                database = provisioner.reserve_database()  # the chain process creates and drops it
                 scratch = tempfile.mkdtemp(prefix="chain-", dir=run_dir)
                 reader, writer = ctx.Pipe(duplex=False)
                 job = ChainJob(
                     chain=chain,
-                    env=database.env,
-                    database=database.name,
+                    database=database,
                     psql=psql,
                     scratch=scratch,
                     owner=os.getpid(),
@@ -161,7 +161,10 @@ def run_chains(
                     run.timed_out = run.current is not None
                 _kill(run)
                 result = _finish(run, now)
-                provisioner.drop_database(run.database.name)
+                if run.dropped:
+                    provisioner.release(run.database.name)
+                else:  # killed, or crashed before it could drop its database
+                    provisioner.drop_database(run.database.name)
                 shutil.rmtree(run.scratch, ignore_errors=True)
                 del active[conn]
                 finished.append(result)
@@ -211,6 +214,8 @@ def _drain(run: _Active) -> None:
                 run.deadline = time.monotonic() + STARTUP_GRACE
             elif kind == "finding":
                 run.findings.append(message[1])
+            elif kind == "dropped":
+                run.dropped = True
             elif kind == "crash":
                 run.crash = message[1]
                 run.ended = True
