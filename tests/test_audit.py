@@ -158,12 +158,18 @@ CASES: list[tuple[str, str, str, str]] = [
         "DBA002",
         "exec-driver-sql",
         """
-        async def q(conn, table):
-            await conn.exec_driver_sql(f"TRUNCATE {table}")
+        async def q(conn, tenant, note):
+            await conn.exec_driver_sql(f"SET app.tenant = '{tenant}'")
+            await conn.exec_driver_sql(f"COMMENT ON TABLE t IS '{note}'")
         """,
         """
         from alembic import op
         import sqlalchemy as sa
+        async def provision(conn, name, template):
+            # identifiers cannot be bound parameters: DDL with unquoted names is not flagged
+            await conn.exec_driver_sql(f"TRUNCATE {name}")
+            await conn.exec_driver_sql("CREATE DATABASE %s TEMPLATE %s" % (name, template))
+            await conn.execute(sa.text("DROP DATABASE IF EXISTS {}".format(name)))
         def upgrade():
             with op.get_context().autocommit_block():
                 for value in ("a", "b"):
@@ -535,6 +541,7 @@ CASES: list[tuple[str, str, str, str]] = [
         class Settings(BaseSettings):
             database_url: str = "postgresql://app@localhost/app"
         heroku = f"postgres://{user}:{password}@{host}/db"
+        env_default = os.getenv("DATABASE_URL", "postgresql://app@localhost/app")
         """,
         """
         import asyncpg
@@ -631,6 +638,9 @@ CASES: list[tuple[str, str, str, str]] = [
 ]
 
 
+BAD = {f"{rule}-{name}": bad for rule, name, bad, _ in CASES}
+
+
 @pytest.mark.parametrize(
     ("rule", "bad"), [(c[0], c[2]) for c in CASES], ids=[f"{c[0]}-{c[1]}" for c in CASES]
 )
@@ -661,9 +671,10 @@ def test_rule_ids_and_names_are_unique_and_complete() -> None:
 
 
 def test_flagged_counts_for_multi_instance_cases() -> None:
-    assert rules(CASES[4][2]).count("DBA002") == 3  # %, .format and +
-    assert rules(CASES[7][2]).count("DBA003") == 2
-    assert rules(CASES[17][2]).count("DBA009") == 2  # backref= and backref()
+    assert rules(BAD["DBA002-percent-format-concat"]).count("DBA002") == 3  # %, .format and +
+    assert rules(BAD["DBA002-exec-driver-sql"]).count("DBA002") == 2  # values inside quotes, even in DDL
+    assert rules(BAD["DBA003-datetime-call"]).count("DBA003") == 2
+    assert rules(BAD["DBA009-backref"]).count("DBA009") == 2  # backref= and backref()
 
 
 def test_async_context_is_project_wide_and_can_be_forced() -> None:
@@ -673,6 +684,10 @@ def test_async_context_is_project_wide_and_can_be_forced() -> None:
     project = project_facts([models, "from sqlalchemy.ext.asyncio import create_async_engine\n"])
     assert rules(models, project=project) == ["DBA004"]
     assert rules(ASYNC + models, async_context=False) == []
+
+
+def test_url_rule_counts() -> None:
+    assert rules(BAD["DBA018-bare-url"]).count("DBA018") == 3
 
 
 def test_create_all_is_allowed_in_tests() -> None:
@@ -707,7 +722,7 @@ def test_relationship_with_explicit_select_is_accepted() -> None:
 
 
 def test_dba002_reports_where_the_string_was_built() -> None:
-    (finding,) = audit(CASES[5][2])
+    (finding,) = audit(BAD["DBA002-built-in-a-variable"])
     assert finding.line == 6 and "built from values at line 5" in finding.message
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import re
+import sys
 
 from .context import (
     DRIVER_RE,
@@ -68,13 +69,18 @@ V1_FIXES = {
     "copy": "use .model_copy(update=...)",
 }
 SESSION_EXACT = frozenset({"session", "db", "db_session", "dbsession", "sess", "s"})
+# Libraries whose classes are not Pydantic models, whatever a project's own models are called.
+NON_MODEL_ROOTS = frozenset(
+    {"httpx", "requests", "aiohttp", "starlette", "fastapi", "flask", "werkzeug", "django", "litestar"}
+    | {"sqlalchemy", "asyncpg", "psycopg", "psycopg2", "urllib3", "boto3", "botocore", "grpc", "yarl"}
+)
 HTTP_ROOTS = frozenset({"aiohttp", "requests", "httpx", "boto3", "aioboto3", "botocore", "urllib3"})
 URL_NO_DRIVER = re.compile(r"^\s*(postgres|postgresql)://\S", re.IGNORECASE)
 URL_ASYNCPG_SSLMODE = re.compile(r"^\s*postgresql\+asyncpg://\S*[?&]sslmode=", re.IGNORECASE)
 URL_SAFE_CALLS = frozenset(
     {"replace", "startswith", "endswith", "removeprefix", "sub", "split", "partition", "match", "search"}
 )
-DRIVER_CALL_ROOTS = frozenset({"asyncpg", "psycopg", "psycopg2", "subprocess", "aiopg", "pg8000", "os"})
+DRIVER_CALL_ROOTS = frozenset({"asyncpg", "psycopg", "psycopg2", "subprocess", "aiopg", "pg8000"})
 CONCURRENTLY = re.compile(
     r"\bCREATE\s+(?:UNIQUE\s+)?INDEX\s+CONCURRENTLY\b|\bDROP\s+INDEX\s+CONCURRENTLY\b"
     r"|\bREINDEX\s+(?:\([^)]*\)\s*)?(?:INDEX|TABLE|SCHEMA|DATABASE|SYSTEM)\s+CONCURRENTLY\b",
@@ -115,7 +121,7 @@ class Checker(ast.NodeVisitor):
             s.split(".")[0] in SA_ROOTS for s in self.stars
         )
         self.imports_pydantic = facts.imports_any(PYDANTIC_ROOTS)
-        self.imports_driver = facts.imports_any(DRIVER_CALL_ROOTS - {"os", "subprocess"})
+        self.imports_driver = facts.imports_any(DRIVER_CALL_ROOTS - {"subprocess"})
         self.ev = Evaluator(constants if constants is not None else facts.constants, project.enum_classes)
         self.findings: list[Finding] = []
         self._seen: set[tuple[str, int, int]] = set()
@@ -399,6 +405,8 @@ class Checker(ast.NodeVisitor):
         if arg is None:
             return
         what = "text()" if call_name(node) == "text" else "exec_driver_sql()"
+        if self.ev.holes_are_identifiers(arg, self.scope):
+            return
         if self.ev.is_string_building(arg):
             if not self.ev.is_static(arg, self.scope):
                 self.report(
@@ -598,11 +606,24 @@ class Checker(ast.NodeVisitor):
             return
         self.report("DBA012", node, V1_METHODS[name], V1_FIXES[name])
 
+    def _is_model_name(self, node: ast.AST) -> bool:
+        """A project Pydantic class by name, unless this module imports the name from a library
+        that is not Pydantic (httpx.Response, starlette's Request ...)."""
+        name = terminal_name(node)
+        if not name or name not in self.project.pydantic_classes:
+            return False
+        root = (self.qn(node) or "").split(".")[0]
+        return (
+            not root
+            or root in PYDANTIC_ROOTS
+            or not (root in sys.stdlib_module_names or root in NON_MODEL_ROOTS)
+        )
+
     def _is_pydantic_class_ref(self, node: ast.AST) -> bool:
         name = terminal_name(node)
         if not name:
             return False
-        if name in self.project.pydantic_classes:
+        if self._is_model_name(node):
             return True
         if name in ("cls", "self") and self.class_stack:
             return self.class_stack[-1].name in self.project.pydantic_classes
@@ -614,11 +635,11 @@ class Checker(ast.NodeVisitor):
             return False
         if isinstance(node, ast.Call):
             func = node.func
-            if isinstance(func, ast.Name) and func.id in models:
+            if isinstance(func, ast.Name) and self._is_model_name(func):
                 return True
             return (
                 isinstance(func, ast.Attribute)
-                and terminal_name(func.value) in models
+                and self._is_model_name(func.value)
                 and func.attr in PYDANTIC_CONSTRUCTORS
             )
         if not isinstance(node, ast.Name):
@@ -630,7 +651,7 @@ class Checker(ast.NodeVisitor):
             return False
         for binding in found[1]:
             if binding.kind == "param" and binding.value is not None:
-                if any(terminal_name(m) in models for m in _union_members(binding.value)):
+                if any(self._is_model_name(m) for m in _union_members(binding.value)):
                     return True
             if binding.kind == "assign" and binding.value is not None:
                 if self._is_pydantic_instance(binding.value, depth + 1):

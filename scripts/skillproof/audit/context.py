@@ -159,8 +159,11 @@ class ProjectFacts:
 
 
 def gather_module_facts(tree: ast.Module) -> ModuleFacts:
+    """One walk over the tree; names are resolved once every import has been seen."""
     facts = ModuleFacts(tree=tree)
     stars: list[str] = []
+    classes: list[ast.ClassDef] = []
+    type_maps: list[ast.expr] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
@@ -179,6 +182,20 @@ def gather_module_facts(tree: ast.Module) -> ModuleFacts:
                     continue
                 facts.aliases[alias.asname or alias.name] = f"{module}.{alias.name}"
                 _note_import(facts, f"{module}.{alias.name}")
+        elif isinstance(node, ast.ClassDef):
+            classes.append(node)
+        elif isinstance(node, ast.Call):
+            if call_name(node) == "Depends" and node.args:
+                target = terminal_name(node.args[0])
+                if target:
+                    facts.depends_targets.add(target)
+            kw = keyword(node, "type_annotation_map")
+            if kw is not None:
+                type_maps.append(kw.value)
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if node.value is not None and any(terminal_name(t) == "type_annotation_map" for t in targets):
+                type_maps.append(node.value)
     facts.stars = tuple(stars)
 
     assigned_twice: set[str] = set()
@@ -189,23 +206,9 @@ def gather_module_facts(tree: ast.Module) -> ModuleFacts:
             facts.constants[name] = value
     for name in assigned_twice:
         del facts.constants[name]
-
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ClassDef):
-            facts.classes.append(_class_info(node, facts))
-        elif isinstance(node, ast.Call):
-            name = call_name(node)
-            if name == "Depends" and node.args:
-                target = terminal_name(node.args[0])
-                if target:
-                    facts.depends_targets.add(target)
-            kw = keyword(node, "type_annotation_map")
-            if kw is not None:
-                _note_type_map(facts, kw.value)
-        elif isinstance(node, ast.Assign | ast.AnnAssign):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            if node.value is not None and any(terminal_name(t) == "type_annotation_map" for t in targets):
-                _note_type_map(facts, node.value)
+    facts.classes = [_class_info(node, facts) for node in classes]
+    for value in type_maps:
+        _note_type_map(facts, value)
     return facts
 
 
@@ -331,7 +334,17 @@ class Scope:
     def __init__(self, node: ast.AST, parent: Scope | None) -> None:
         self.node = node
         self.parent = parent
-        self.bindings: dict[str, list[Binding]] = {}
+        self._bindings: dict[str, list[Binding]] | None = None
+
+    @property
+    def bindings(self) -> dict[str, list[Binding]]:
+        """Computed on first use: most scopes are never asked."""
+        if self._bindings is None:
+            self._bindings = {}
+            self._collect_scope(self.node)
+        return self._bindings
+
+    def _collect_scope(self, node: ast.AST) -> None:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
             args = node.args
             for arg in [*args.posonlyargs, *args.args, *args.kwonlyargs]:
@@ -346,7 +359,8 @@ class Scope:
             self._collect(stmt)
 
     def _add(self, name: str, binding: Binding) -> None:
-        self.bindings.setdefault(name, []).append(binding)
+        assert self._bindings is not None
+        self._bindings.setdefault(name, []).append(binding)
 
     def _bind_target(
         self, target: ast.AST, kind: str, value: ast.AST | None, index: int | None = None
@@ -417,6 +431,30 @@ SAFE_FUNCS = frozenset({"int", "float", "len", "bool", "round", "abs", "min", "m
 QUOTING_FUNCS = frozenset({"quote", "quote_identifier", "quote_ident", "quote_schema", "format_table"})
 STR_METHODS = frozenset({"format", "join", "upper", "lower", "strip", "replace", "title", "casefold"})
 NUMERIC_SPEC = re.compile(r"[bcdeEfFgGnoxX%]$")
+HOLE = "\x00"
+PERCENT_FIELD = re.compile(r"%(?:\([^)]*\))?[-#0 +]*\d*(?:\.\d+)?[sdifr]")
+FORMAT_FIELD = re.compile(r"\{[^{}]*\}")
+# Statements that take identifiers where a value would be a bound parameter elsewhere (SET is not
+# here: its values must not be interpolated either; set_config() takes parameters).
+IDENTIFIER_STATEMENTS = frozenset(
+    {
+        "CREATE",
+        "DROP",
+        "ALTER",
+        "TRUNCATE",
+        "GRANT",
+        "REVOKE",
+        "COMMENT",
+        "VACUUM",
+        "ANALYZE",
+        "REINDEX",
+        "CLUSTER",
+        "REFRESH",
+        "LOCK",
+        "DESCRIBE",
+        "PRAGMA",
+    }
+)
 
 
 class Evaluator:
@@ -587,6 +625,61 @@ class Evaluator:
             if len(values) == 1 and len(found[1]) == 1:
                 return self.string_value(values[0], found[0], depth + 1)
         return None
+
+    def render_with_holes(self, node: ast.AST, scope: Scope | None, depth: int = 0) -> str | None:
+        """The SQL text of a string-building expression, with HOLE where a run-time value goes."""
+        if depth > 10:
+            return None
+        if isinstance(node, ast.Constant):
+            return node.value if isinstance(node.value, str) else None
+        if isinstance(node, ast.JoinedStr):
+            parts = []
+            for value in node.values:
+                if isinstance(value, ast.Constant):
+                    parts.append(str(value.value))
+                else:
+                    parts.append("x" if self.is_static(value, scope) else HOLE)
+            return "".join(parts)
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod):
+            left = self.render_with_holes(node.left, scope, depth + 1)
+            return PERCENT_FIELD.sub(HOLE, left) if left is not None else None
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+            parts = []
+            for side in (node.left, node.right):
+                text = self.render_with_holes(side, scope, depth + 1)
+                parts.append(text if text is not None else ("x" if self.is_static(side, scope) else HOLE))
+            return "".join(parts)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "format":
+            template = self.render_with_holes(node.func.value, scope, depth + 1)
+            return FORMAT_FIELD.sub(HOLE, template) if template is not None else None
+        if isinstance(node, ast.Name) and scope is not None:
+            found = scope.lookup(node.id)
+            if found is not None:
+                texts = [
+                    self.render_with_holes(b.value, found[0], depth + 1)
+                    for b in found[1]
+                    if b.kind in ("assign", "augassign") and b.value is not None
+                ]
+                if texts and all(t is not None for t in texts):
+                    return "".join(t for t in texts if t is not None)
+        return None
+
+    def holes_are_identifiers(self, node: ast.AST, scope: Scope | None) -> bool:
+        """True for DDL/utility SQL (CREATE, DROP, ALTER ...) whose run-time parts all sit outside
+        quotes: those are identifiers, which bound parameters cannot replace."""
+        text = self.render_with_holes(node, scope)
+        if not text or HOLE not in text:
+            return False
+        first = text.lstrip(" \t\n(").split(None, 1)
+        if not first or first[0].upper() not in IDENTIFIER_STATEMENTS:
+            return False
+        quoted = False
+        for char in text:
+            if char == "'":
+                quoted = not quoted
+            elif char == HOLE and quoted:
+                return False  # a value inside '...': that is injection
+        return True
 
     def names_bound_to_string(self, node: ast.AST, scope: Scope | None) -> bool:
         """A Name whose every binding is a string expression (so passing it is passing a str)."""

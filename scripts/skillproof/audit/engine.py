@@ -94,8 +94,15 @@ def noqa_codes(source: str) -> dict[int, set[str]]:
 
 
 def _suppressed(findings: list[Finding], source: str, line_offset: int) -> list[Finding]:
-    if "noqa" not in source.lower():
+    if not findings:
         return findings
+    lines = source.splitlines()
+    if not any(
+        "noqa" in lines[f.line - line_offset - 1].lower()
+        for f in findings
+        if f.line - line_offset <= len(lines)
+    ):
+        return findings  # tokenizing is the slow part: only when a reported line mentions noqa
     codes = noqa_codes(source)
     return [f for f in findings if f.rule not in codes.get(f.line - line_offset, set())]
 
@@ -133,19 +140,34 @@ def audit_snippets(
 ) -> list[Finding]:
     """Audit the Python pieces of one document together: imports, constants and project facts are
     shared between them (as the blocks of a Markdown chain share a namespace)."""
-    findings: list[Finding] = []
+    parsed, findings = _prepare(snippets, filename)
+    if project is None:
+        project = build_project_facts([facts for _, facts in parsed])
+    findings.extend(_check(parsed, filename, project, async_context))
+    return sorted(findings, key=Finding.sort_key)
+
+
+def _prepare(
+    snippets: Sequence[Snippet], filename: str
+) -> tuple[list[tuple[Snippet, ModuleFacts]], list[Finding]]:
     parsed: list[tuple[Snippet, ModuleFacts]] = []
+    failures: list[Finding] = []
     for snippet in snippets:
         try:
-            tree = _parse(snippet.code)
+            parsed.append((snippet, gather_module_facts(_parse(snippet.code))))
         except (SyntaxError, ValueError, RecursionError, MemoryError) as error:
-            findings.append(_syntax_finding(error, filename, snippet))
-            continue
-        parsed.append((snippet, gather_module_facts(tree)))
-    modules = [facts for _, facts in parsed]
-    if project is None:
-        project = build_project_facts(modules)
-    shared = merge_for_document(modules) if len(parsed) > 1 else None
+            failures.append(_syntax_finding(error, filename, snippet))
+    return parsed, failures
+
+
+def _check(
+    parsed: list[tuple[Snippet, ModuleFacts]],
+    filename: str,
+    project: ProjectFacts,
+    async_context: bool | None,
+) -> list[Finding]:
+    findings: list[Finding] = []
+    shared = merge_for_document([facts for _, facts in parsed]) if len(parsed) > 1 else None
     for snippet, facts in parsed:
         aliases, stars, constants = shared if shared else (facts.aliases, facts.stars, facts.constants)
         checker = Checker(
@@ -166,7 +188,7 @@ def audit_snippets(
             findings.append(_syntax_finding(error, filename, snippet))
             continue
         findings.extend(_suppressed(found, snippet.code, snippet.line_offset))
-    return sorted(findings, key=Finding.sort_key)
+    return findings
 
 
 def project_facts(sources: Iterable[str]) -> ProjectFacts:
@@ -298,41 +320,31 @@ def _read(file: SourceFile) -> str:
 def audit_files(files: Sequence[SourceFile], *, async_context: bool | None = None) -> list[Finding]:
     """Audit files as one project: Python files share project facts; each Markdown document is its own."""
     findings: list[Finding] = []
-    python: list[tuple[SourceFile, str]] = []
+    python: list[tuple[SourceFile, list[tuple[Snippet, ModuleFacts]]]] = []
     for file in files:
         try:
             text = _read(file)
         except (OSError, UnicodeDecodeError, SyntaxError, LookupError) as error:
             reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
-            findings.append(
-                Finding(
-                    SYNTAX_ERROR, file.display, 1, 1, f"cannot read: {reason}", RULES_BY_ID[SYNTAX_ERROR].fix
-                )
-            )
+            fix = RULES_BY_ID[SYNTAX_ERROR].fix
+            findings.append(Finding(SYNTAX_ERROR, file.display, 1, 1, f"cannot read: {reason}", fix))
             continue
         if file.is_markdown:
             try:
                 findings.extend(audit_markdown(text, file.display, async_context=async_context))
             except ImportError:
+                message = "cannot audit Markdown: markdown-it-py is not installed"
                 findings.append(
-                    Finding(
-                        SYNTAX_ERROR,
-                        file.display,
-                        1,
-                        1,
-                        "cannot audit Markdown: markdown-it-py is not installed",
-                        "pip install markdown-it-py",
-                    )
+                    Finding(SYNTAX_ERROR, file.display, 1, 1, message, "pip install markdown-it-py")
                 )
-        else:
-            python.append((file, text))
-    project = project_facts(text for _, text in python)
-    for file, text in python:
-        findings.extend(
-            audit_source(
-                text, file.display, logical_path=file.logical, async_context=async_context, project=project
-            )
-        )
+            continue
+        parsed, failures = _prepare([Snippet(text, logical_path=file.logical)], file.display)
+        findings.extend(failures)
+        if parsed:
+            python.append((file, parsed))
+    project = build_project_facts([facts for _, parsed in python for _, facts in parsed])
+    for file, parsed in python:
+        findings.extend(_check(parsed, file.display, project, async_context))
     return sorted(findings, key=Finding.sort_key)
 
 
