@@ -98,7 +98,9 @@ class SkillDocumentItem(pytest.Item):
         provisioner = self.config.stash[_KEY].get() if static.chains else None
         result = pipeline.run_static(static, provisioner, RunOptions())
         if not result.ok:
-            raise DocumentFailed(report.render(result, "text"))
+            # Findings first (pytest's short summary shows the first line), the run's header last.
+            header, *rest = report.render(result, "text").splitlines()
+            raise DocumentFailed("\n".join([*rest, header]))
 
     def repr_failure(self, excinfo, style=None):
         if isinstance(excinfo.value, DocumentFailed):
