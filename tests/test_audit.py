@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 from textwrap import dedent
 
@@ -19,6 +20,7 @@ from skillproof.audit import (
     RULES,
     Finding,
     Snippet,
+    audit_blocks,
     audit_markdown,
     audit_paths,
     audit_snippets,
@@ -748,6 +750,20 @@ def test_bare_noqa_or_other_codes_do_not_suppress() -> None:
     assert rules(code) == ["DBA008"]
 
 
+def test_noqa_on_any_line_of_a_multiline_expression() -> None:
+    code = """
+    from sqlalchemy.ext.asyncio import AsyncSession
+    from sqlalchemy.orm import relationship
+    a = relationship(
+        "A",
+    )  # noqa: DBA004
+    b = relationship(
+        "B",
+    )
+    """
+    assert [(f.rule, f.line) for f in audit(code)] == [("DBA004", 7)]
+
+
 def test_noqa_parser() -> None:
     assert noqa_codes("x = 1  # noqa: DBA001, dba002 E501\ny = 2  # noqa\n") == {
         1: {"DBA001", "DBA002", "E501"}
@@ -819,6 +835,27 @@ def broken(:
 def test_markdown_blocks_report_markdown_lines() -> None:
     found = [(f.rule, f.line, f.col) for f in audit_markdown(MARKDOWN, "doc.md")]
     assert found == [("DBA005", 6, 11), ("DBA005", 16, 12), ("DBA015", 28, 5), ("DBA000", 32, 12)]
+
+
+@dataclass
+class FakeBlock:  # the shape of the validator's skillproof.models.Block
+    language: str
+    code: str
+    code_line: int
+    flags: dict = field(default_factory=dict)
+
+
+def test_audit_blocks_takes_the_validators_blocks() -> None:
+    blocks = [
+        FakeBlock("python", "from sqlalchemy.orm import declarative_base\nBase = declarative_base()\n", 3),
+        FakeBlock("python", "Base = declarative_base()\n", 10, {"raises": "X"}),
+        FakeBlock("bash", "Base = declarative_base()\n", 20),
+        FakeBlock("python", "def upgrade(op):\n    op.execute('CREATE INDEX CONCURRENTLY i ON t (c)')\n", 30),
+        FakeBlock("python", "def upgrade(op):\n    op.execute('CREATE INDEX CONCURRENTLY i ON t (c)')\n", 40),
+    ]
+    blocks[3].flags = {"file": "alembic/versions/0002_x.py"}
+    found = [(f.rule, f.line) for f in audit_blocks(blocks, "doc.md")]
+    assert found == [("DBA008", 4), ("DBA015", 31)]
 
 
 def test_snippets_share_imports() -> None:

@@ -163,7 +163,11 @@ class Checker(ast.NodeVisitor):
         if key in self._seen:
             return
         self._seen.add(key)
-        self.findings.append(Finding(rule, self.path, line, col, message, fix or RULES_BY_ID[rule].fix))
+        end = line
+        if not isinstance(node, ast.stmt):  # an expression: its last line may carry the noqa
+            end = (getattr(node, "end_lineno", None) or getattr(node, "lineno", 1)) + self.line_offset
+        fix = fix or RULES_BY_ID[rule].fix
+        self.findings.append(Finding(rule, self.path, line, col, message, fix, end_line=end))
 
     def qn(self, node: ast.AST) -> str | None:
         return qualified_name(node, self.aliases, self.stars)

@@ -94,17 +94,19 @@ def noqa_codes(source: str) -> dict[int, set[str]]:
 
 
 def _suppressed(findings: list[Finding], source: str, line_offset: int) -> list[Finding]:
+    """Drop findings named by a `# noqa: DBA...` comment on one of their lines."""
     if not findings:
         return findings
     lines = source.splitlines()
-    if not any(
-        "noqa" in lines[f.line - line_offset - 1].lower()
-        for f in findings
-        if f.line - line_offset <= len(lines)
-    ):
+
+    def span(finding: Finding) -> range:
+        first = finding.line - line_offset
+        return range(first, max(finding.end_line - line_offset, first) + 1)
+
+    if not any("noqa" in lines[n - 1].lower() for f in findings for n in span(f) if 0 < n <= len(lines)):
         return findings  # tokenizing is the slow part: only when a reported line mentions noqa
     codes = noqa_codes(source)
-    return [f for f in findings if f.rule not in codes.get(f.line - line_offset, set())]
+    return [f for f in findings if not any(f.rule in codes.get(n, ()) for n in span(f))]
 
 
 # --- sources --------------------------------------------------------------------------------
@@ -241,6 +243,29 @@ def markdown_snippets(text: str, *, include_raises: bool = False) -> list[Snippe
             Snippet(token.content, first_line, col_offset, target if isinstance(target, str) else None)
         )
     return snippets
+
+
+def audit_blocks(
+    blocks: Iterable[object], filename: str, *, async_context: bool | None = None
+) -> list[Finding]:
+    """Audit the validator's parsed blocks (skillproof.models.Block, or anything with `language`,
+    `code`, `code_line` (1-based), `indent` and `flags`): the Python ones, except `raises=` blocks.
+    A `file=PATH` block is judged as if it lived at PATH (a migration, a test)."""
+    snippets = []
+    for block in blocks:
+        flags = getattr(block, "flags", {}) or {}
+        if getattr(block, "language", "") not in PYTHON_LANGUAGES or "raises" in flags:
+            continue
+        target = flags.get("file")
+        snippets.append(
+            Snippet(
+                block.code,  # type: ignore[attr-defined]
+                block.code_line - 1,  # type: ignore[attr-defined]
+                getattr(block, "indent", 0),
+                target if isinstance(target, str) else None,
+            )
+        )
+    return audit_snippets(snippets, filename, async_context=async_context)
 
 
 def audit_markdown(text: str, filename: str, *, async_context: bool | None = None) -> list[Finding]:

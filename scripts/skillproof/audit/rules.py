@@ -5,7 +5,7 @@ Rule ids are stable: a rule may be refined, but an id is never reused for anothe
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,8 @@ class Finding:
     col: int
     message: str
     fix: str
+    # Last line of the flagged expression: a noqa comment on any line from `line` to here counts.
+    end_line: int = field(default=0, compare=False, repr=False)
 
     @property
     def name(self) -> str:
@@ -36,9 +38,15 @@ class Finding:
         return (self.path, self.line, self.col, self.rule)
 
     def to_dict(self) -> dict[str, object]:
-        data: dict[str, object] = asdict(self)
-        data["name"] = self.name
-        return {key: data[key] for key in ("rule", "name", "path", "line", "col", "message", "fix")}
+        return {
+            "rule": self.rule,
+            "name": self.name,
+            "path": self.path,
+            "line": self.line,
+            "col": self.col,
+            "message": self.message,
+            "fix": self.fix,
+        }
 
     def format_text(self) -> str:
         return f"{self.path}:{self.line}:{self.col}: {self.rule} {self.message}. Fix: {self.fix}"
