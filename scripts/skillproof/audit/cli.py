@@ -20,9 +20,11 @@ JSON_VERSION = 1
 DESCRIPTION = """\
 Find known pitfalls of SQLAlchemy 2.x async (asyncpg), Pydantic v2 and Alembic on PostgreSQL,
 statically: Python files are parsed with ast (nothing is imported or run), and so are the ```python
-blocks of Markdown files (blocks flagged raises=... are skipped). Directories are searched for *.py
-and *.md, skipping hidden directories, virtualenvs, site-packages, node_modules, __pycache__,
-build and dist."""
+blocks of Markdown files, with Markdown line numbers (blocks flagged raises=... show a failure on
+purpose and are skipped; a block flagged file=PATH or mirror=PATH is judged as if it lived at PATH).
+Directories are searched for *.py and *.md, skipping hidden directories, virtualenvs, site-packages,
+node_modules, __pycache__, build, dist and *.egg-info. Audit the whole project at once: some rules
+use facts from other files (async imports, Pydantic and enum classes, the Base's type_annotation_map)."""
 
 
 def _epilog() -> str:
@@ -37,7 +39,7 @@ how code is recognised:
                 AsyncAttrs ...); each Markdown document is judged on its own blocks
   test code     (exempt from DBA017) a file named test_*.py, *_test.py or conftest.py, a file under a
                 tests/, test/ or testing/ directory (below the audited path), or a module importing
-                pytest or unittest
+                pytest or unittest; code inside `with pytest.raises(...)` is exempt from every rule
   migrations    (DBA015, DBA016; DBA002 is skipped there) a file under a versions/ directory, or a
                 module doing `from alembic import op`
 

@@ -212,7 +212,7 @@ def markdown_snippets(text: str, *, include_raises: bool = False) -> list[Snippe
     """The ```python blocks of a Markdown document, with their Markdown line numbers.
 
     Blocks flagged `raises=...` show a failure on purpose and are left out unless include_raises.
-    A `file=PATH` flag makes PATH the block's logical path (so a migration block counts as one).
+    A `file=PATH` or `mirror=PATH` flag makes PATH the block's logical path (a migration, a test).
     """
     from markdown_it import MarkdownIt  # imported here: the .py audit needs nothing outside stdlib
 
@@ -238,10 +238,7 @@ def markdown_snippets(text: str, *, include_raises: bool = False) -> list[Snippe
             first = content_lines[0].strip()
             if first:
                 col_offset = max(lines[first_line].find(content_lines[0]), 0)
-        target = flags.get("file")
-        snippets.append(
-            Snippet(token.content, first_line, col_offset, target if isinstance(target, str) else None)
-        )
+        snippets.append(Snippet(token.content, first_line, col_offset, _target(flags)))
     return snippets
 
 
@@ -250,22 +247,30 @@ def audit_blocks(
 ) -> list[Finding]:
     """Audit the validator's parsed blocks (skillproof.models.Block, or anything with `language`,
     `code`, `code_line` (1-based), `indent` and `flags`): the Python ones, except `raises=` blocks.
-    A `file=PATH` block is judged as if it lived at PATH (a migration, a test)."""
+    A `file=PATH` or `mirror=PATH` block is judged as if it lived at PATH (a migration, a test)."""
     snippets = []
     for block in blocks:
         flags = getattr(block, "flags", {}) or {}
         if getattr(block, "language", "") not in PYTHON_LANGUAGES or "raises" in flags:
             continue
-        target = flags.get("file")
         snippets.append(
             Snippet(
                 block.code,  # type: ignore[attr-defined]
                 block.code_line - 1,  # type: ignore[attr-defined]
                 getattr(block, "indent", 0),
-                target if isinstance(target, str) else None,
+                _target(flags),
             )
         )
     return audit_snippets(snippets, filename, async_context=async_context)
+
+
+def _target(flags: dict) -> str | None:
+    """The path a block stands for (file= writes it, mirror= copies it): its logical path."""
+    for name in ("file", "mirror"):
+        value = flags.get(name)
+        if isinstance(value, str) and value:
+            return value
+    return None
 
 
 def audit_markdown(text: str, filename: str, *, async_context: bool | None = None) -> list[Finding]:
