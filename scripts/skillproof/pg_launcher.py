@@ -644,9 +644,11 @@ def _mirror_bindir(binaries: PgBinaries, account: _Account) -> Path:
     name = f"{MIRROR_PREFIX}{binaries.version}-{_digest(str(bindir), _stamp(bindir / 'postgres'))}"
     final = root / name
     relative_bindir = bindir.relative_to(top)
-    if _complete(final):
+    state = _entry_state(final)
+    if state == "complete":
         return final / relative_bindir
-    _discard(final)  # absent, or damaged (e.g. by a temp-dir cleaner)
+    if state == "damaged":  # e.g. by a temp-dir cleaner
+        _discard(final)
 
     def build(target: Path) -> None:
         for tree in trees:
@@ -753,9 +755,11 @@ def _template(
     key = _digest(binaries.bindir.resolve(), _stamp(binaries.bindir / "postgres"), *INITDB_FLAGS, uid)
     name = f"{CACHE_PREFIX}{binaries.version}-{key}"
     data = root / name / "data"
-    if _complete(root / name):
+    state = _entry_state(root / name)
+    if state == "complete":
         return data
-    _discard(root / name)  # absent, or damaged (e.g. by a temp-dir cleaner)
+    if state == "damaged":  # e.g. by a temp-dir cleaner
+        _discard(root / name)
 
     initdb_timeout = max(timeout, INITDB_MIN_TIMEOUT)
 
@@ -798,7 +802,7 @@ def _publish(root: Path, name: str, build: Callable[[Path], None]) -> None:
         try:
             os.rename(work, root / name)
         except OSError:
-            if not _complete(root / name):  # someone else's, or damaged: never use it blindly
+            if _entry_state(root / name) != "complete":  # someone else's, or damaged: never use it blindly
                 raise PgError(f"cache dir {root / name} exists but is not safely ours; remove it") from None
     finally:
         _remove_tree(work)  # only exists here if the build failed or another builder won
@@ -812,13 +816,22 @@ def _trusted_dir(path: Path) -> bool:
     return path.is_dir() and not path.is_symlink() and st.st_uid == os.geteuid() and not st.st_mode & 0o022
 
 
-def _complete(entry: Path) -> bool:
-    """Whether a cache entry is ours and still holds every file it was published with."""
+def _entry_state(entry: Path) -> str:
+    """The state of a cache entry: missing, complete (ours, holding every file it was published with),
+    or damaged (anything else).
+
+    Entries appear only by an atomic rename of a complete build, so an entry seen to exist is never one
+    that is still being published: it is safe to discard it when it is not complete.
+    """
+    try:
+        entry.lstat()
+    except FileNotFoundError:
+        return "missing"
     try:
         expected = int((entry / COMPLETE_FILE).read_text())
     except (OSError, ValueError):
-        return False
-    return _trusted_dir(entry) and _count_entries(entry) == expected
+        return "damaged"
+    return "complete" if _trusted_dir(entry) and _count_entries(entry) == expected else "damaged"
 
 
 def _count_entries(root: Path) -> int:
