@@ -283,7 +283,7 @@ def start_server(
     proc: subprocess.Popen[bytes] | None = None
     data_dir = base_dir / "data"
     try:
-        _write_owner(base_dir, os.getpid())
+        write_owner(base_dir, os.getpid())
         _copy_tree(template, data_dir, run_as)
         if run_as:
             os.chown(base_dir, run_as.uid, run_as.gid)  # postgres creates its socket and lock file here
@@ -306,7 +306,7 @@ def start_server(
         if tie_to_parent:
             _remember(server)
         else:
-            _write_owner(base_dir, proc.pid)  # the dir now lives exactly as long as the postmaster
+            write_owner(base_dir, proc.pid)  # the dir now lives exactly as long as the postmaster
         return server
     except BaseException:
         if proc is not None:
@@ -482,7 +482,7 @@ def sweep_stale(prefix: str = DEFAULT_PREFIX) -> list[Path]:
     for root in _sweep_roots():
         for pattern in patterns:
             for path in sorted(root.glob(pattern)):
-                if not _owner_is_dead(path):
+                if not owner_is_dead(path):
                     continue
                 pid_line = _read_text(path / "data" / "postmaster.pid").split("\n", 1)[0].strip()
                 if pid_line.isdigit():
@@ -504,13 +504,15 @@ def _sweep_roots() -> list[Path]:
     return unique
 
 
-def _write_owner(directory: Path, pid: int) -> None:
+def write_owner(directory: Path, pid: int) -> None:
+    """Record which process owns a temp dir, so a later run can tell when it is safe to remove."""
     tmp = directory / f"{OWNER_FILE}.tmp"
     tmp.write_text(json.dumps({"pid": pid, "start": _process_start(pid)}))
     os.replace(tmp, directory / OWNER_FILE)
 
 
-def _owner_is_dead(directory: Path) -> bool:
+def owner_is_dead(directory: Path) -> bool:
+    """True only when the dir has our owner file and that process (pid and start time) is gone."""
     owner_file = directory / OWNER_FILE
     try:
         if directory.is_symlink() or owner_file.stat().st_uid != os.geteuid():
@@ -794,7 +796,7 @@ def _publish(root: Path, name: str, build: Callable[[Path], None]) -> None:
     """Build a cache entry in a private dir and rename it into place, so racing builders never clash."""
     work = Path(tempfile.mkdtemp(prefix=f"{name}{BUILD_MARK}", dir=root))
     try:
-        _write_owner(work, os.getpid())  # lets sweep_stale remove it if we die mid-build
+        write_owner(work, os.getpid())  # lets sweep_stale remove it if we die mid-build
         build(work)
         (work / OWNER_FILE).unlink()
         (work / COMPLETE_FILE).write_text(str(_count_entries(work)))

@@ -189,14 +189,14 @@ RUN_DIR_PREFIX = "skillproof-run-"
 def _make_run_dir() -> str:
     """A private temp dir for this run's chains, with an owner file, after sweeping the dirs of runs
     that were killed before they could clean up."""
-    from .pg_launcher import _owner_is_dead, _write_owner
+    from .pg_launcher import owner_is_dead, write_owner
 
     base = Path(tempfile.gettempdir())
     for stale in base.glob(f"{RUN_DIR_PREFIX}*"):
-        if stale.is_dir() and _owner_is_dead(stale):
+        if stale.is_dir() and owner_is_dead(stale):
             shutil.rmtree(stale, ignore_errors=True)
     run_dir = Path(tempfile.mkdtemp(prefix=RUN_DIR_PREFIX))
-    _write_owner(run_dir, os.getpid())
+    write_owner(run_dir, os.getpid())
     return str(run_dir)
 
 
