@@ -129,9 +129,16 @@ class Checker(ast.NodeVisitor):
         self.parents: dict[ast.AST, ast.AST] = {}
         self.docstrings: set[ast.AST] = set()
         self.autocommit_funcs: set[str] = set()
+        self.driver_funcs: set[str] = set()  # functions annotated to return a driver connection
+        self.attribute_sources: dict[str, list[ast.AST]] = {}  # self.X: its annotations and values
         for node in ast.walk(tree):
             for child in ast.iter_child_nodes(node):
                 self.parents[child] = node
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.returns is not None:
+                if DRIVER_RE.search(ast.unparse(node.returns)):
+                    self.driver_funcs.add(node.name)
+            elif isinstance(node, ast.Assign | ast.AnnAssign):
+                self._note_attribute_source(node)
             if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
                 body = node.body
                 if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
@@ -353,11 +360,39 @@ class Checker(ast.NodeVisitor):
             message += ", and this string is built from values (SQL injection risk)"
         self.report("DBA001", node, message)
 
+    def _note_attribute_source(self, node: ast.Assign | ast.AnnAssign) -> None:
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        sources = [node.value] + ([node.annotation] if isinstance(node, ast.AnnAssign) else [])
+        for target in targets:
+            if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name):
+                if target.value.id not in ("self", "cls"):
+                    continue
+                name = target.attr
+            elif isinstance(target, ast.Name) and isinstance(node, ast.AnnAssign):
+                name = target.id  # a class-level declaration: `_conn: asyncpg.Connection`
+            else:
+                continue
+            self.attribute_sources.setdefault(name, []).extend(x for x in sources if x is not None)
+
+    def _makes_driver_object(self, expr: ast.AST) -> bool:
+        if DRIVER_RE.search(ast.unparse(expr)):
+            return True
+        return any(
+            isinstance(call, ast.Call) and call_name(call) in self.driver_funcs for call in ast.walk(expr)
+        )
+
     def _is_driver_object(self, receiver: ast.AST) -> bool:
         if DRIVER_RE.search(ast.unparse(receiver)):
             return True
         if terminal_name(receiver) in ("cur", "curs", "cursor"):
             return True
+        if (
+            isinstance(receiver, ast.Attribute)
+            and isinstance(receiver.value, ast.Name)
+            and receiver.value.id in ("self", "cls")
+        ):
+            sources = self.attribute_sources.get(receiver.attr, [])
+            return any(self._makes_driver_object(source) for source in sources)
         root = receiver
         while isinstance(root, ast.Attribute | ast.Call | ast.Subscript):
             root = root.func if isinstance(root, ast.Call) else root.value
@@ -367,7 +402,7 @@ class Checker(ast.NodeVisitor):
         if found is None:
             return False
         for binding in found[1]:
-            if binding.value is not None and DRIVER_RE.search(ast.unparse(binding.value)):
+            if binding.value is not None and self._makes_driver_object(binding.value):
                 return True
             if binding.kind == "param" and isinstance(binding.owner, ast.Lambda):
                 parent = self.parents.get(binding.owner)

@@ -27,6 +27,14 @@ node_modules, __pycache__, build, dist and *.egg-info. Audit the whole project a
 use facts from other files (async imports, Pydantic and enum classes, the Base's type_annotation_map)."""
 
 
+OUTPUT_FORMATS = """\
+  text  one line per finding, `path:line:col: RULE message. Fix: fix` (line and col 1-based, sorted by
+        path, line, col, rule), then a count line
+  json  {"version": 1, "findings": [{"rule", "name", "path", "line", "col", "message", "fix"}, ...],
+         "summary": {"files", "files_with_findings", "findings", "by_rule": {RULE: count}}}
+"""
+
+
 def _epilog() -> str:
     rules = "\n".join(f"  {rule.id}  {rule.name:<32} {rule.summary}" for rule in RULES)
     return f"""\
@@ -43,9 +51,12 @@ how code is recognised:
   migrations    (DBA015, DBA016; DBA002 is skipped there) a file under a versions/ directory, or a
                 module doing `from alembic import op`
 
+output:
+{OUTPUT_FORMATS}
 suppressing a finding:
-  put `# noqa: DBA003` (several: `# noqa: DBA003, DBA014`) on the reported line. A bare `# noqa`
-  does not silence the audit: it is usually meant for another linter.
+  put `# noqa: DBA003` (several: `# noqa: DBA003, DBA014`) on the reported line, or on any line of
+  the flagged expression. A bare `# noqa` does not silence the audit: it is usually meant for
+  another linter. A syntax error (DBA000) is reported even under --select; --ignore DBA000 hides it.
 
 exit status:
   0  no findings
