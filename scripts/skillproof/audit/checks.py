@@ -858,15 +858,15 @@ class Checker(ast.NodeVisitor):
         return keys
 
     def _is_session_expr(self, node: ast.AST) -> bool:
+        """Is this one session (or connection) object? Judged by how the name was bound: a parameter
+        annotated AsyncSession, `async with factory() as s`, `s = AsyncSession(...)`; by name only
+        when nothing else is known. Sessionmakers (factories) are not sessions."""
         if isinstance(node, ast.Attribute):
-            name = node.attr.lower()
-            return name != "s" and self._is_session_name(node.attr)
-        if not isinstance(node, ast.Name):
+            return node.attr.lower() != "s" and self._is_session_name(node.attr)
+        if not isinstance(node, ast.Name) or node.id in self.module_factories:
             return False
         found = self.scope.lookup(node.id)
-        if found is None or found[0].parent is None and node.id in self.module_factories:
-            if node.id in self.module_factories:
-                return False
+        if found is None:
             return self.imports_sa and node.id.lower() in SESSION_EXACT - {"s"}
         for binding in found[1]:
             if binding.kind == "param":
