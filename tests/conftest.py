@@ -8,8 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-VALIDATE = Path(__file__).resolve().parents[1] / "scripts" / "validate.py"
+from helpers import VALIDATE
 
 
 @pytest.fixture(scope="session")

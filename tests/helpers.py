@@ -11,6 +11,8 @@ from skillproof.models import BlockResult, Status
 from skillproof.parse_blocks import parse_document
 from skillproof.run_chains import RunOptions
 
+VALIDATE = Path(__file__).resolve().parents[1] / "scripts" / "validate.py"
+
 
 def write(directory: Path, name: str, text: str) -> Path:
     path = directory / name

@@ -13,10 +13,8 @@ from pathlib import Path
 import asyncpg
 import psutil
 import pytest
-from helpers import write
+from helpers import VALIDATE, write
 from sqlalchemy.engine import make_url
-
-from conftest import VALIDATE
 
 SLEEPER = """
 ```python timeout=60

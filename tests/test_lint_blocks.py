@@ -92,3 +92,35 @@ def test_mirror_whole_file_excerpt_and_drift(tmp_path: Path):
     assert (found[2].rule, found[2].location.line) == ("BLK007", 15)
     assert "POOL = 5" in found[2].message
     assert found[3].rule == "BLK007" and "no such file" in found[3].message
+
+
+def test_the_audit_runs_on_python_blocks_except_failure_demonstrations(tmp_path: Path):
+    from skillproof.find_documents import Selection
+    from skillproof.pipeline import check_static
+
+    doc = write(
+        tmp_path,
+        "doc.md",
+        """
+        ```python
+        from sqlalchemy import DateTime
+
+        created = DateTime()
+        ```
+
+        ```python raises=ZeroDivisionError
+        from sqlalchemy import DateTime
+
+        created = DateTime()
+        1 / 0
+        ```
+
+        ```python
+        from sqlalchemy import DateTime
+
+        created = DateTime()  # noqa: DBA003 - shown on purpose
+        ```
+    """,
+    )
+    static = check_static(Selection(root=tmp_path, documents=[doc]))
+    assert [(f.rule, f.location.line) for f in static.findings if f.rule.startswith("DBA")] == [("DBA003", 4)]

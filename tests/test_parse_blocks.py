@@ -44,6 +44,7 @@ def test_fences_in_lists_and_blockquotes_lose_their_container_prefix():
     assert [(b.language, b.fence_line) for b in doc.blocks] == [("python", 3), ("bash", 9)]
     assert doc.blocks[0].code == "x = 1\nif x:\n    y = 2\n"
     assert doc.blocks[1].code == "echo hi\n"
+    assert (doc.blocks[0].indent, doc.blocks[1].indent) == (2, 2)
     assert doc.findings == []
 
 

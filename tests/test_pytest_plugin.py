@@ -6,9 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from helpers import write
-
-from conftest import VALIDATE
+from helpers import VALIDATE, write
 
 SKILL = """---
 name: demo

@@ -58,6 +58,7 @@ class Block:
     language: str  # first word of the info string, lower-cased; "" when missing
     flags: dict[str, str | bool]  # bare flags map to True
     code: str
+    indent: int = 0  # columns the container (list item, blockquote) takes before the code
 
     @property
     def location(self) -> Location:

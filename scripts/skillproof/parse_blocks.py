@@ -193,7 +193,16 @@ def _block(path: Path, index: int, token, lines: list[str], findings: list[Findi
         language=language,
         flags=flags,
         code=token.content,
+        indent=_indent(lines, start + 1, token.content),
     )
+
+
+def _indent(lines: list[str], first: int, content: str) -> int:
+    """Where the first non-blank content line starts in the raw Markdown line."""
+    for offset, text in enumerate(content.splitlines()):
+        if text.strip() and first + offset < len(lines):
+            return max(lines[first + offset].find(text), 0)
+    return 0
 
 
 def _is_closing(line: str, markup: str) -> bool:

@@ -10,7 +10,17 @@ from pathlib import Path
 
 from . import check_form, lint_blocks
 from .find_documents import Selection
-from .models import Block, BlockResult, Chain, ChainResult, Finding, ParsedDocument, Status
+from .models import (
+    Block,
+    BlockResult,
+    Chain,
+    ChainResult,
+    Finding,
+    Location,
+    ParsedDocument,
+    Severity,
+    Status,
+)
 from .parse_blocks import read_document
 from .plan_chains import plan_document
 from .provision_postgres import Provisioner, ServerInfo
@@ -86,6 +96,7 @@ def check_static(selection: Selection) -> StaticResult:
         if doc.path.parent.name in ("workflows", "references") and doc.path.parent.parent == root:
             findings.extend(check_form.check_contents(doc))
         findings.extend(check_form.check_links(doc, root, _AnchorIndex(anchors)))
+    findings.extend(audit_findings(docs, root, examples=selection.whole_bundle))
     if selection.whole_bundle:
         skill = next((d for d in docs if d.path == root / "SKILL.md"), None)
         findings.extend(check_form.check_bundle(skill, root))
@@ -94,6 +105,27 @@ def check_static(selection: Selection) -> StaticResult:
     findings.extend(lint_blocks.ruff_findings(lint_blocks.lint_units(chains, loose)))
     unique = list(dict.fromkeys(findings))
     return StaticResult(root, docs, chains, norun, unique)
+
+
+def audit_findings(docs: list[ParsedDocument], root: Path, examples: bool) -> list[Finding]:
+    """scripts/audit.py's rules on every Python block (failure demonstrations, raises=, excepted) and,
+    for the whole bundle, on the reference project: what the skill shows must pass its own audit."""
+    from . import audit
+
+    found = []
+    for doc in docs:
+        for f in audit.audit_blocks(doc.blocks, str(doc.path), async_context=True):
+            found.append(
+                Finding(f.rule, Severity.ERROR, Location(doc.path, f.line), f"audit: {f.message} ({f.fix})")
+            )
+    if examples and (root / "examples").is_dir():
+        for f in audit.audit_paths([root / "examples"]):
+            found.append(
+                Finding(
+                    f.rule, Severity.ERROR, Location(Path(f.path).resolve(), f.line), f"audit: {f.message}"
+                )
+            )
+    return found
 
 
 class _AnchorIndex(dict):

@@ -6,7 +6,6 @@ import ast
 import io
 import os
 import re
-import shlex
 import tokenize
 import warnings
 from collections.abc import Iterable, Sequence
@@ -209,36 +208,27 @@ def project_facts(sources: Iterable[str]) -> ProjectFacts:
 
 
 def markdown_snippets(text: str, *, include_raises: bool = False) -> list[Snippet]:
-    """The ```python blocks of a Markdown document, with their Markdown line numbers.
+    """The ```python blocks of a Markdown document, with their Markdown line numbers, read by the
+    validator's own parser (so both tools agree on what a block is).
 
     Blocks flagged `raises=...` show a failure on purpose and are left out unless include_raises.
     A `file=PATH` or `mirror=PATH` flag makes PATH the block's logical path (a migration, a test).
     """
-    from markdown_it import MarkdownIt  # imported here: the .py audit needs nothing outside stdlib
+    from ..parse_blocks import parse_document  # imported here: the .py audit needs nothing outside stdlib
 
-    lines = text.splitlines()
+    return _snippets(parse_document(Path("<markdown>"), text).blocks, include_raises=include_raises)
+
+
+def _snippets(blocks: Iterable[object], *, include_raises: bool = False) -> list[Snippet]:
     snippets = []
-    for token in MarkdownIt("commonmark").parse(text):
-        if token.type != "fence" or token.map is None:
+    for block in blocks:
+        flags = getattr(block, "flags", {}) or {}
+        if getattr(block, "language", "") not in PYTHON_LANGUAGES or (
+            "raises" in flags and not include_raises
+        ):
             continue
-        info = token.info.strip()
-        try:
-            words = shlex.split(info)
-        except ValueError:
-            words = info.split()
-        if not words or words[0].lower() not in PYTHON_LANGUAGES:
-            continue
-        flags = {w.split("=", 1)[0]: (w.split("=", 1)[1] if "=" in w else True) for w in words[1:]}
-        if "raises" in flags and not include_raises:
-            continue
-        first_line = token.map[0] + 1  # 0-based index of the first content line
-        col_offset = 0
-        content_lines = token.content.splitlines()
-        if content_lines and first_line < len(lines):
-            first = content_lines[0].strip()
-            if first:
-                col_offset = max(lines[first_line].find(content_lines[0]), 0)
-        snippets.append(Snippet(token.content, first_line, col_offset, _target(flags)))
+        code, line, indent = block.code, block.code_line, getattr(block, "indent", 0)  # type: ignore[attr-defined]
+        snippets.append(Snippet(code, line - 1, indent, _target(flags)))
     return snippets
 
 
@@ -246,22 +236,9 @@ def audit_blocks(
     blocks: Iterable[object], filename: str, *, async_context: bool | None = None
 ) -> list[Finding]:
     """Audit the validator's parsed blocks (skillproof.models.Block, or anything with `language`,
-    `code`, `code_line` (1-based), `indent` and `flags`): the Python ones, except `raises=` blocks.
+    `code`, `code_line` (1-based) and `flags`): the Python ones, except `raises=` blocks.
     A `file=PATH` or `mirror=PATH` block is judged as if it lived at PATH (a migration, a test)."""
-    snippets = []
-    for block in blocks:
-        flags = getattr(block, "flags", {}) or {}
-        if getattr(block, "language", "") not in PYTHON_LANGUAGES or "raises" in flags:
-            continue
-        snippets.append(
-            Snippet(
-                block.code,  # type: ignore[attr-defined]
-                block.code_line - 1,  # type: ignore[attr-defined]
-                getattr(block, "indent", 0),
-                _target(flags),
-            )
-        )
-    return audit_snippets(snippets, filename, async_context=async_context)
+    return audit_snippets(_snippets(blocks), filename, async_context=async_context)
 
 
 def _target(flags: dict) -> str | None:
