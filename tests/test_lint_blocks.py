@@ -124,3 +124,32 @@ def test_the_audit_runs_on_python_blocks_except_failure_demonstrations(tmp_path:
     )
     static = check_static(Selection(root=tmp_path, documents=[doc]))
     assert [(f.rule, f.location.line) for f in static.findings if f.rule.startswith("DBA")] == [("DBA003", 4)]
+
+
+def test_a_norun_mirror_is_a_checked_excerpt_not_linted_as_a_module(tmp_path: Path):
+    from skillproof.find_documents import Selection
+    from skillproof.pipeline import check_static
+
+    write(
+        tmp_path,
+        "examples/app/repo.py",
+        "class Repo:\n    async def get(self, key):\n        return await load(key)\n",
+    )
+    doc = write(
+        tmp_path,
+        "doc.md",
+        """
+        ```python norun="excerpt of the project's repository" mirror=examples/app/repo.py
+            async def get(self, key):
+                return await load(key)
+        ```
+
+        ```python norun="excerpt" mirror=examples/app/repo.py
+            async def get(self, key):
+                return await fetch(key)
+        ```
+    """,
+    )
+    static = check_static(Selection(root=tmp_path, documents=[doc]))
+    assert [(f.rule, f.location.line) for f in static.findings] == [("BLK007", 8)]
+    assert static.chains == [] and len(static.norun) == 2

@@ -109,8 +109,12 @@ class ChainRunner:
         os.environ.update(self.job.database.env)
         os.environ["TZ"] = "UTC"
         time.tzset()
-        bindir = str(Path(sys.executable).parent)
-        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+        # The venv's tools (python, alembic) first, then the server's client tools (psql), so that
+        # bash blocks find the same ones wherever the validator runs.
+        bindirs = [str(Path(sys.executable).parent)]
+        if self.job.psql:
+            bindirs.append(str(Path(self.job.psql).parent))
+        os.environ["PATH"] = os.pathsep.join([*bindirs, os.environ.get("PATH", "")])
         # Only the installed stack and the chain's own files are importable, never the repository's
         # checkout (an examples/app package must not stand in for a file the chain forgot to write).
         sys.path[:] = [str(self.workdir)] + [p for p in sys.path if _is_installed_path(p)]

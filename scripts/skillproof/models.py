@@ -70,6 +70,12 @@ class Block:
         return "norun" in self.flags
 
     @property
+    def is_excerpt(self) -> bool:
+        """norun + mirror=: a view of a reference-project file, checked against it but not run (the file
+        itself is linted, audited and tested with the project)."""
+        return self.is_norun and isinstance(self.flags.get("mirror"), str)
+
+    @property
     def file_target(self) -> str | None:
         value = self.flags.get("file")
         return value if isinstance(value, str) else None

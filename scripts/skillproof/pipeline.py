@@ -81,10 +81,14 @@ def check_static(selection: Selection) -> StaticResult:
         norun.extend(plan.norun)
         in_chain = {id(step.block) for chain in plan.chains for step in chain.steps}
         loose.extend(
-            b for b in doc.blocks if id(b) not in in_chain and b.language == "python" and not b.is_output
+            b for b in doc.blocks if id(b) not in in_chain and b.language == "python" and not b.is_excerpt
         )
         for block in doc.blocks:
-            if block.language == "python" and block.flags.get("raises") != "SyntaxError":
+            if (
+                block.language == "python"
+                and not block.is_excerpt
+                and block.flags.get("raises") != "SyntaxError"
+            ):
                 problem = lint_blocks.compile_block(block)
                 if problem:
                     findings.append(problem)
@@ -114,7 +118,8 @@ def audit_findings(docs: list[ParsedDocument], root: Path, examples: bool) -> li
 
     found = []
     for doc in docs:
-        for f in audit.audit_blocks(doc.blocks, str(doc.path), async_context=True):
+        blocks = [b for b in doc.blocks if not b.is_excerpt]
+        for f in audit.audit_blocks(blocks, str(doc.path), async_context=True):
             found.append(
                 Finding(f.rule, Severity.ERROR, Location(doc.path, f.line), f"audit: {f.message} ({f.fix})")
             )

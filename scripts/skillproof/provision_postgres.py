@@ -112,7 +112,7 @@ class Provisioner:
         if self._given_url:
             self._base = self._external(self._given_url)
             source = f"DATABASE_URL {self._base.host or 'localhost'}:{self._base.port or 5432}"
-            psql = _which_psql(None)
+            psql = _which_psql(_client_psql())
         else:
             self._base, source, psql = self._embedded()
         self._admin = self._run(self._connect(self._base))
@@ -314,6 +314,16 @@ class Provisioner:
     async def _drop(self, name: str) -> None:
         await self._admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         self._live.discard(name)
+
+
+def _client_psql():
+    """A psql for ```sql run blocks on a DATABASE_URL server: the embedded binaries' client if present."""
+    from . import pg_launcher
+
+    try:
+        return pg_launcher.find_binaries().tool("psql")
+    except pg_launcher.PgError:
+        return None
 
 
 def _which_psql(candidate) -> str | None:
