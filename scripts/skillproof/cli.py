@@ -30,7 +30,8 @@ block grammar (info string of a fence: language, then flags):
   ```python norun="why"     not run (still compiled and linted); listed in the report
   ```python raises=NAME     must raise NAME (class name in the MRO, or a dotted path)
   ```LANG file=PATH         written into the chain's working directory instead of being run
-  ```LANG mirror=PATH       must equal that file of the bundle (whole file or a contiguous excerpt)
+  ```LANG mirror=PATH       must equal that file of the bundle (whole file or a contiguous excerpt);
+                            with norun="..." a checked excerpt that is not run
   ```bash run / ```sql run  run with bash -euo pipefail / psql, on the chain's database
   ```text output            the previous block's expected stdout; a line '...' matches any lines
   timeout=SECONDS           per-block limit (default 30)
