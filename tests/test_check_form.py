@@ -110,3 +110,11 @@ def test_heading_anchors_follow_github():
         "step-2-alembic-init",
         "step-2-alembic-init-1",
     }
+
+
+def test_files_agents_would_only_read_in_part():
+    assert check_form.check_size(parse("# Fine\n" + "line\n" * 100)) == []
+    too_long = check_form.check_size(parse("# Long\n" + "x\n" * 2100))
+    assert rules(too_long) == [("SKL205", 2001)]
+    too_wide = check_form.check_size(parse("# Wide\n" + ("y" * 100 + "\n") * 700))
+    assert rules(too_wide) == [("SKL205", 1)] and "70" in too_wide[0].message

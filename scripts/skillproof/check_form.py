@@ -19,6 +19,10 @@ ALLOWED_KEYS = ("name", "description", "license", "compatibility", "metadata", "
 MAX_BODY_LINES = 500
 CONTENTS_THRESHOLD = 100  # lines; longer workflows and references open with a contents list
 CONTENTS_WINDOW = 40  # the contents list must start within this many lines
+# Agents' file readers stop at 2,000 lines by default, and harnesses truncate long files; a file past
+# either limit is silently read in part.
+MAX_FILE_LINES = 2000
+MAX_FILE_CHARS = 60_000
 _NAME = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 
 
@@ -186,6 +190,20 @@ def check_contents(doc: ParsedDocument) -> list[Finding]:
             "SKL203",
             Location(doc.path, 1),
             f"{len(doc.lines)} lines and no contents list in the first {CONTENTS_WINDOW} lines",
+        )
+    ]
+
+
+def check_size(doc: ParsedDocument) -> list[Finding]:
+    lines, chars = len(doc.lines), len(doc.text)
+    if lines <= MAX_FILE_LINES and chars <= MAX_FILE_CHARS:
+        return []
+    return [
+        finding(
+            "SKL205",
+            Location(doc.path, min(lines, MAX_FILE_LINES + 1) if lines > MAX_FILE_LINES else 1),
+            f"{lines} lines, {chars} characters (limits {MAX_FILE_LINES} and {MAX_FILE_CHARS}): "
+            "agents would read it in part; split it or tighten it",
         )
     ]
 

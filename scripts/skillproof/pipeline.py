@@ -99,6 +99,7 @@ def check_static(selection: Selection) -> StaticResult:
             findings.extend(check_form.check_skill_md(doc))
         if doc.path.parent.name in ("workflows", "references") and doc.path.parent.parent == root:
             findings.extend(check_form.check_contents(doc))
+            findings.extend(check_form.check_size(doc))
         findings.extend(check_form.check_links(doc, root, _AnchorIndex(anchors)))
     findings.extend(audit_findings(docs, root, examples=selection.whole_bundle))
     if selection.whole_bundle:

@@ -59,6 +59,11 @@ _RULES = [
         "SKL203", "missing-contents", "A workflow or reference over 100 lines must open with a contents list."
     ),
     Rule("SKL204", "skill-md-missing", "The bundle root must contain SKILL.md."),
+    Rule(
+        "SKL205",
+        "file-too-large",
+        "A skill file must fit what agents read in one go: at most 2,000 lines and 60,000 characters.",
+    ),
     # --- block grammar --------------------------------------------------------------------------
     Rule("BLK001", "fence-without-language", "Every fenced block needs a language."),
     Rule("BLK002", "bad-flag", "A flag is unknown, malformed, or not allowed on this language."),
