@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import asyncio
 import contextlib
+import gc
 import importlib
 import os
 import re
@@ -164,6 +165,7 @@ class ChainRunner:
     def _finish_database(self) -> None:
         """Report connections the chain left open (an undisposed engine), then drop the database."""
         database = self.job.database
+        gc.collect()  # a connection only waiting for the cycle collector is not one the chain kept open
         leaked = self.admin_runner.run(client_connections(self.admin, database.name))
         if leaked:
             chain = self.job.chain
