@@ -18,7 +18,8 @@ NAMING_CONVENTION = {
 
 
 class Base(AsyncAttrs, DeclarativeBase):
-    """AsyncAttrs adds `await obj.awaitable_attrs.<name>` for the rare explicit lazy load."""
+    """AsyncAttrs adds `await obj.awaitable_attrs.<name>`, an explicit load for relationships that allow
+    lazy loading; on lazy="raise" ones use selectinload() or `await session.refresh(obj, ["name"])`."""
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     # Every datetime column is TIMESTAMPTZ: asyncpg rejects aware datetimes for a naive TIMESTAMP column.

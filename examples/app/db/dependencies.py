@@ -1,8 +1,10 @@
 """FastAPI dependencies: one AsyncSession per request.
 
 Where the commit lives: in the service that owns the use case, never here. FastAPI runs the code
-after `yield` only once the response has been sent, so a commit failing there could not change the
-response the client already has. Here we only roll back on error and close.
+after `yield` only once the response has been sent (and after any background tasks), so a commit
+failing there could not change the response the client already has. Here we only roll back on error
+and close. A route that schedules background tasks should depend on
+`Depends(get_session, scope="function")`, so its session closes before the tasks run.
 """
 
 from collections.abc import AsyncIterator
