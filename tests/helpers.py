@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import textwrap
+import time
 from pathlib import Path
 
+import asyncpg
 from skillproof import pipeline
 from skillproof.find_documents import Selection
 from skillproof.models import BlockResult, Status
@@ -41,3 +44,27 @@ def statuses(report: pipeline.Report) -> dict[int, Status]:
 def rules(report_or_findings) -> list[tuple[str, int]]:
     found = report_or_findings.findings if hasattr(report_or_findings, "findings") else report_or_findings
     return [(f.rule, f.location.line) for f in found]
+
+
+def query(url: str, sql: str = "select version()") -> str:
+    """One value from a fresh asyncpg connection (url in libpq form, postgresql://...)."""
+
+    async def run() -> str:
+        conn = await asyncpg.connect(url)
+        try:
+            return str(await conn.fetchval(sql))
+        finally:
+            await conn.close()
+
+    return asyncio.run(run())
+
+
+def wait_until(condition, timeout: float = 10.0, interval: float = 0.05):
+    """Poll condition() until it returns something truthy or time runs out; return its last value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    return condition()

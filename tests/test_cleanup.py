@@ -7,13 +7,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import asyncpg
 import psutil
 import pytest
-from helpers import VALIDATE, write
+from helpers import VALIDATE, wait_until, write
 from sqlalchemy.engine import make_url
 
 SLEEPER = """
@@ -52,16 +51,6 @@ def start(tmp_path: Path, database_url: str | None) -> subprocess.Popen:
     )
 
 
-def wait_for(condition, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
-
-
 def sleeping_chain(proc: subprocess.Popen) -> psutil.Process:
     """The chain process running the sleeper (a descendant of the validator)."""
 
@@ -72,7 +61,9 @@ def sleeping_chain(proc: subprocess.Popen) -> psutil.Process:
             return None
         return next((k for k in kids if _pgid(k) == k.pid and "python" in k.name().lower()), None)
 
-    return wait_for(find)
+    chain = wait_until(find, timeout=30)
+    assert chain, "the chain process never started"
+    return chain
 
 
 def _pgid(process: psutil.Process) -> int | None:

@@ -12,12 +12,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
 import pytest
+from helpers import query, wait_until
 
 PG_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "pg.py"
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="checks processes in /proc")
@@ -36,26 +36,6 @@ def live_cmdlines() -> dict[int, str]:
         if state not in "ZX":
             found[int(entry.name)] = cmdline
     return found
-
-
-def wait_until(condition, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return condition()
-
-
-def query(url: str, sql: str) -> str:
-    async def run() -> str:
-        conn = await asyncpg.connect(url)
-        try:
-            return str(await conn.fetchval(sql))
-        finally:
-            await conn.close()
-
-    return asyncio.run(run())
 
 
 class Agent:

@@ -21,8 +21,8 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import asyncpg
 import pytest
+from helpers import query, wait_until
 from skillproof import pg_launcher
 from skillproof.pg_launcher import (
     PgBinaries,
@@ -37,17 +37,6 @@ from skillproof.pg_launcher import (
 RUN_ID = f"sptest-{os.getpid()}-"  # every dir and process of this module carries it
 IS_ROOT = os.geteuid() == 0
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-
-
-def query(url: str, sql: str = "select version()") -> str:
-    async def run() -> str:
-        conn = await asyncpg.connect(url)
-        try:
-            return str(await conn.fetchval(sql))
-        finally:
-            await conn.close()
-
-    return asyncio.run(run())
 
 
 def temp_roots() -> list[Path]:
@@ -83,15 +72,6 @@ def family(pid: int) -> set[int]:
         members |= children
         grew = bool(children)
     return members & set(procs)
-
-
-def wait_until(condition, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
 
 
 @pytest.fixture(scope="module", autouse=True)
