@@ -41,6 +41,7 @@ PRELOAD = [
     "fastapi",
     "httpx",
     "skillproof.chain_process",
+    "skillproof.forkserver_freeze",  # last: freezes what the imports above created
 ]
 
 
