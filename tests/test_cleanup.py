@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import asyncpg
@@ -112,7 +113,15 @@ def test_killed_run_on_database_url_is_swept_by_the_next_run(tmp_path: Path, ser
     assert scratch_databases(server_url) == before  # ...so the next run swept them
 
 
+def temp_entries() -> set[Path]:
+    """What a run may leave in the temp dirs: our own dirs, multiprocessing's, PostgreSQL's shared memory."""
+    tmp = Path(tempfile.gettempdir())
+    found = {*tmp.glob("skillproof-run-*"), *tmp.glob("skillproof-mp-*"), *tmp.glob("pymp-*")}
+    return found | set(Path("/dev/shm").glob("PostgreSQL.*"))
+
+
 def test_killed_run_with_embedded_server_leaves_no_server(tmp_path: Path):
+    entries_before = temp_entries()
     write(tmp_path, "doc.md", SLEEPER)
     proc = start(tmp_path, None)
     chain = sleeping_chain(proc)
@@ -128,3 +137,4 @@ def test_killed_run_with_embedded_server_leaves_no_server(tmp_path: Path):
     out, err = again.communicate(timeout=60)
     assert again.returncode == 0, out + err
     assert not any(d.exists() for d in data_dirs), data_dirs
+    assert temp_entries() <= entries_before, temp_entries() - entries_before

@@ -66,6 +66,10 @@ DEFAULT_SETTINGS = {
     "synchronous_commit": "off",
     "full_page_writes": "off",
     "max_connections": "100",
+    # Dynamic shared memory as files in the data dir, not POSIX segments in /dev/shm: a server killed
+    # with its owner (SIGQUIT, no clean shutdown) leaves them behind, and removing the data dir
+    # then removes them too.
+    "dynamic_shared_memory_type": "mmap",
 }
 RESERVED_SETTINGS = ("port", "unix_socket_directories")
 

@@ -8,6 +8,7 @@ since each chain owns its database, directory and namespace.
 
 from __future__ import annotations
 
+import atexit
 import multiprocessing
 import os
 import shutil
@@ -26,6 +27,8 @@ from .chain_process import ChainJob
 from .models import BlockResult, Chain, ChainResult, Finding, Location, Status
 from .provision_postgres import Database, Provisioner
 
+RUN_DIR_PREFIX = "skillproof-run-"  # a run's chain directories
+MP_DIR_PREFIX = "skillproof-mp-"  # the fork server's socket
 STARTUP_GRACE = 60.0  # seconds for a chain process to report its first block
 # Imported once in the fork server, so each chain process starts with the stack already loaded.
 PRELOAD = [
@@ -71,6 +74,12 @@ def mp_context():
         if sys.platform != "win32" and "forkserver" in multiprocessing.get_all_start_methods():
             _context = multiprocessing.get_context("forkserver")
             _context.set_forkserver_preload(PRELOAD)
+            # multiprocessing keeps the fork server's socket in a pymp-* temp dir that a killed
+            # validator would leave behind; use an owned dir that the next run sweeps instead.
+            config = multiprocessing.current_process()._config  # noqa: SLF001
+            if "tempdir" not in config:
+                config["tempdir"] = owned_temp_dir(MP_DIR_PREFIX)
+                atexit.register(shutil.rmtree, config["tempdir"], True)
         else:
             _context = multiprocessing.get_context("spawn")
     return _context
@@ -128,7 +137,7 @@ def run_chains(
                 )
             )
 
-    run_dir = _make_run_dir()
+    run_dir = owned_temp_dir(RUN_DIR_PREFIX)
     try:
         while pending or active:
             while pending and len(active) < jobs:
@@ -184,21 +193,17 @@ def run_chains(
     return finished
 
 
-RUN_DIR_PREFIX = "skillproof-run-"
-
-
-def _make_run_dir() -> str:
-    """A private temp dir for this run's chains, with an owner file, after sweeping the dirs of runs
-    that were killed before they could clean up."""
+def owned_temp_dir(prefix: str) -> str:
+    """A private temp dir with an owner file, made after sweeping the dirs of earlier runs that were
+    killed before they could remove theirs."""
     from .pg_launcher import owner_is_dead, write_owner
 
-    base = Path(tempfile.gettempdir())
-    for stale in base.glob(f"{RUN_DIR_PREFIX}*"):
+    for stale in Path(tempfile.gettempdir()).glob(f"{prefix}*"):
         if stale.is_dir() and owner_is_dead(stale):
             shutil.rmtree(stale, ignore_errors=True)
-    run_dir = Path(tempfile.mkdtemp(prefix=RUN_DIR_PREFIX))
-    write_owner(run_dir, os.getpid())
-    return str(run_dir)
+    directory = tempfile.mkdtemp(prefix=prefix)
+    write_owner(Path(directory), os.getpid())
+    return directory
 
 
 def _weight(chain: Chain) -> int:
