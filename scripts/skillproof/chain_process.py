@@ -23,7 +23,7 @@ import time
 import traceback
 import types
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .models import Block, BlockResult, Chain, Location, Status, Step
@@ -522,6 +522,4 @@ def _tail(text: str, lines: int) -> str:
 
 
 def _with(result: BlockResult, **changes) -> BlockResult:
-    from dataclasses import replace
-
     return replace(result, **changes)

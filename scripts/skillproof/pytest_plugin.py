@@ -30,9 +30,9 @@ class SharedServer:
         if self._error:
             pytest.fail(self._error, pytrace=False)
         if self._provisioner is None:
-            warm_up()
             provisioner = Provisioner(os.environ.get("DATABASE_URL") or None)
             try:
+                warm_up()
                 provisioner.start()
             except InfrastructureError as exc:
                 provisioner.close()

@@ -25,7 +25,7 @@ from pathlib import Path
 from . import chain_process
 from .chain_process import ChainJob
 from .models import BlockResult, Chain, ChainResult, Finding, Location, Status
-from .provision_postgres import Database, Provisioner
+from .provision_postgres import Database, InfrastructureError, Provisioner
 
 RUN_DIR_PREFIX = "skillproof-run-"  # a run's chain directories
 MP_DIR_PREFIX = "skillproof-mp-"  # the fork server's socket
@@ -59,7 +59,7 @@ class Progress:
 
 @dataclass
 class RunOptions:
-    jobs: int = 0  # 0: one per CPU
+    jobs: int = 0  # 0: one per CPU, at least 2
     default_timeout: float = chain_process.DEFAULT_TIMEOUT
     on_progress: Callable[[Progress], None] | None = None
 
@@ -68,30 +68,31 @@ _context = None
 
 
 def mp_context():
-    """A fork server on POSIX (millisecond chain start-up, clean state); spawn elsewhere."""
+    """A fork server (POSIX): chain processes start in milliseconds with the stack already imported,
+    and share nothing else with the validator."""
     global _context
     if _context is None:
-        if sys.platform != "win32" and "forkserver" in multiprocessing.get_all_start_methods():
-            _context = multiprocessing.get_context("forkserver")
-            _context.set_forkserver_preload(PRELOAD)
-            # multiprocessing keeps the fork server's socket in a pymp-* temp dir that a killed
-            # validator would leave behind; use an owned dir that the next run sweeps instead.
-            config = multiprocessing.current_process()._config  # noqa: SLF001
-            if "tempdir" not in config:
-                config["tempdir"] = owned_temp_dir(MP_DIR_PREFIX)
-                atexit.register(shutil.rmtree, config["tempdir"], True)
-        else:
-            _context = multiprocessing.get_context("spawn")
+        if sys.platform == "win32" or "forkserver" not in multiprocessing.get_all_start_methods():
+            raise InfrastructureError(
+                "running blocks needs Linux or macOS (a fork server and process groups)"
+            )
+        _context = multiprocessing.get_context("forkserver")
+        _context.set_forkserver_preload(PRELOAD)
+        # multiprocessing keeps the fork server's socket in a pymp-* temp dir that a killed
+        # validator would leave behind; use an owned dir that the next run sweeps instead.
+        config = multiprocessing.current_process()._config  # noqa: SLF001
+        if "tempdir" not in config:
+            config["tempdir"] = owned_temp_dir(MP_DIR_PREFIX)
+            atexit.register(shutil.rmtree, config["tempdir"], True)
     return _context
 
 
 def warm_up() -> None:
     """Start the fork server now (it imports the stack), e.g. while PostgreSQL boots."""
-    ctx = mp_context()
-    if ctx.get_start_method() == "forkserver":
-        from multiprocessing import forkserver
+    from multiprocessing import forkserver
 
-        forkserver.ensure_running()
+    mp_context()
+    forkserver.ensure_running()
 
 
 @dataclass
