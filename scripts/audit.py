@@ -11,7 +11,8 @@ from pathlib import Path
 # Works from any directory and without installing the package: skillproof lives beside this file.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from skillproof import run_script  # noqa: E402
 from skillproof.audit.cli import main  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_script(main)

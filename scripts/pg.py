@@ -7,7 +7,8 @@ from pathlib import Path
 # Works from any cwd and without installing anything: the skillproof package sits next to this file.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from skillproof import run_script  # noqa: E402
 from skillproof.pg_agent import main  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_script(main)

@@ -10,7 +10,8 @@ from pathlib import Path
 # Importable from any working directory, installed or not.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from skillproof import run_script  # noqa: E402
 from skillproof.cli import main  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_script(main)
