@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .find_documents import UsageError
-from .models import Block, Chain, Finding, ParsedDocument, Step
+from .models import Block, Chain, Finding, ParsedDocument, Step, display_path
 from .parse_blocks import RUNNABLE_LANGUAGES
 from .rules import finding
 
@@ -124,5 +124,5 @@ def _select(path: Path, chains: list[Chain], lines: set[int]) -> list[Chain]:
                 cut[c] = max(cut.get(c, 0), hit + 1)
                 break
         else:
-            raise UsageError(f"{path.name}:{line}: no runnable block at this line")
+            raise UsageError(f"{display_path(path)}:{line}: no runnable block at this line")
     return [Chain(ch.path, ch.number, ch.name, ch.steps[: cut[c]]) for c, ch in enumerate(chains) if c in cut]
