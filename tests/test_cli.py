@@ -172,3 +172,27 @@ def test_static_only(cli, tmp_path: Path):
     proc = cli("--static", "doc.md")
     assert proc.returncode == 0, proc.stdout
     assert "not run (--static)" in proc.stdout
+
+
+def test_no_postgresql_binaries_is_an_infrastructure_error(tmp_path: Path):
+    import os
+    import subprocess
+    import sys
+
+    from helpers import VALIDATE
+
+    write(tmp_path, "doc.md", GOOD)
+    empty = tmp_path / "no-binaries"
+    empty.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env["SKILLPROOF_PG_BINDIR"] = str(empty)
+    proc = subprocess.run(
+        [sys.executable, str(VALIDATE), "doc.md"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert_one_line_error(proc, "infrastructure error", "SKILLPROOF_PG_BINDIR")
