@@ -725,8 +725,12 @@ def _cache_root(data_root: Path, account: _Account | None) -> Path:
 def _checked_cache_override(account: _Account | None) -> Path:
     path = Path(os.environ[ENV_CACHE_DIR])
     if not _usable_root(path, account):
-        who = f"reachable by account {account.name}" if account else "writable"
-        raise PgError(f"{ENV_CACHE_DIR}={path} is not a {who} directory; fix it or unset it")
+        what = (
+            f"a writable directory that account {account.name} can reach"
+            if account
+            else "a writable directory"
+        )
+        raise PgError(f"{ENV_CACHE_DIR}={path} is not {what}; fix it or unset it")
     return path
 
 
