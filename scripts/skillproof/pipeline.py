@@ -72,7 +72,7 @@ def check_static(selection: Selection) -> StaticResult:
     chains: list[Chain] = []
     norun: list[Block] = []
     loose: list[Block] = []
-    anchors = {doc.path: check_form.heading_anchors(doc) for doc in docs}
+    anchors = _AnchorIndex({doc.path: check_form.heading_anchors(doc) for doc in docs})  # shared by all docs
     for doc in docs:
         findings.extend(doc.findings)
         plan = plan_document(doc, selection.lines.get(doc.path))
@@ -100,7 +100,7 @@ def check_static(selection: Selection) -> StaticResult:
         if doc.path.parent.name in ("workflows", "references") and doc.path.parent.parent == root:
             findings.extend(check_form.check_contents(doc))
             findings.extend(check_form.check_size(doc))
-        findings.extend(check_form.check_links(doc, root, _AnchorIndex(anchors)))
+        findings.extend(check_form.check_links(doc, root, anchors))
     findings.extend(audit_findings(docs, root, examples=selection.whole_bundle))
     if selection.whole_bundle:
         skill = next((d for d in docs if d.path == root / "SKILL.md"), None)
